@@ -1,0 +1,5 @@
+import sys
+
+from gasp.cli import main
+
+sys.exit(main())

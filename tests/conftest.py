@@ -1,0 +1,27 @@
+"""Shared test fixtures. Tests use small generated data and the real libraries."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(ROOT / ".torch_extensions"))
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _torch_threads():
+    # CI has 2 cores; keep torch from oversubscribing when pytest runs subprocesses.
+    try:
+        import torch
+        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    except ImportError:
+        pass
