@@ -105,7 +105,7 @@ class PriorConfig:
 
 
 Method = Literal["gasp", "no_prior", "flashavatar_style", "no_prior_reg", "no_stage1", "no_stage2",
-                 "prior_1subject"]
+                 "prior_1subject", "prior_few"]
 Setting = Literal["monocular", "single", "multiview"]
 
 
@@ -114,7 +114,7 @@ class FitConfig:
     subjects: int | Literal["all"] = _f("all")
     settings: list[Setting] = _f(["monocular", "single", "multiview"])
     methods: list[Method] = _f(["gasp", "no_prior", "flashavatar_style", "no_prior_reg", "no_stage1",
-                                "no_stage2", "prior_1subject"])
+                                "no_stage2", "prior_1subject", "prior_few"])
     multiview_methods: list[Method] = _f(["gasp", "no_prior"])
     single_methods: list[Method] = _f(["gasp", "no_prior", "flashavatar_style"])
     stage1_steps: int = _f(100, 0)
