@@ -87,7 +87,11 @@ class PriorConfig:
     hidden_dim: int = _f(128, 8, 4096)
     hidden_layers: int = _f(3, 1, 16)
     steps: int = _f(1500, 1)
+    steps_few: int = _f(500, 1, help="optimisation steps of the 'few' variant")
+    steps_one: int = _f(300, 1, help="optimisation steps of the 'one' variant")
     batch_size: int = _f(4, 1)
+    val_views: int = _f(2, 0, help="views per training subject held out of training, for validation")
+    val_subjects: int = _f(4, 1, help="subjects in the validation image grid")
     lr_decoder: float = _f(1e-3, 0.0, 1.0)
     lr_latent: float = _f(3e-3, 0.0, 1.0)
     lr_features: float = _f(3e-3, 0.0, 1.0)
@@ -329,6 +333,9 @@ def _check_cross_field(cfg: Config, where):
     if s.rig_test_cameras >= s.rig_cameras:
         raise ConfigError(f"{where('synth.rig_test_cameras')}: synth.rig_test_cameras must be below "
                           f"synth.rig_cameras ({s.rig_cameras})")
+    if cfg.prior.val_views >= s.prior_views:
+        raise ConfigError(f"{where('prior.val_views')}: prior.val_views ({cfg.prior.val_views}) must be below "
+                          f"synth.prior_views ({s.prior_views}): some views must remain for training")
     if cfg.prior.few_subjects > s.prior_subjects and "few" in cfg.prior.variants:
         raise ConfigError(f"{where('prior.few_subjects')}: prior.few_subjects ({cfg.prior.few_subjects}) "
                           f"exceeds synth.prior_subjects ({s.prior_subjects})")
