@@ -1,2 +1,8 @@
-# Shared helpers of the rules: target lists derived from the typed config CFG (see Snakefile).
-# Each stage's rules live in their own workflow/rules/<stage>.smk, included from the Snakefile.
+# Shared helpers of the rules: target lists come from gasp/targets.py (one source of paths, also
+# used by the dvc.yaml consistency test), evaluated on the typed config CFG (see Snakefile).
+from gasp import targets as T
+
+EVAL_SUBJECTS = T.eval_subjects(CFG)
+PRIOR_SUBJECTS = T.prior_subjects(CFG)
+FIT_CELLS = T.fit_cells(CFG)
+PRIOR_VARIANTS = T.prior_variants_needed(CFG)
