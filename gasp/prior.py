@@ -112,6 +112,10 @@ class GaspPrior(nn.Module):
         w = torch.ones(self.n_gaussians, device=self.template.device)
         return w.masked_fill(self.scalp, scalp_factor)
 
+    def decoder_parameters(self) -> list[nn.Parameter]:
+        """The MLP D's weights (what fitting stage 2 fine-tunes); not C, f or z."""
+        return [p for m in (self.first_f, self.first_z, *self.hidden, self.out) for p in m.parameters()]
+
     def mean_latent(self) -> Tensor:
         """(L,) the mean of the training codes: the usual start for inverting a new subject."""
         return self.latents.detach().mean(0)

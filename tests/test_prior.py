@@ -92,3 +92,10 @@ def test_bad_checkpoints_name_the_file(tmp_path):
         GaspPrior.load(tmp_path / "nan.pt")
     with pytest.raises(CheckpointError, match="missing.pt"):
         GaspPrior.load(tmp_path / "missing.pt")
+
+
+def test_decoder_parameters_are_the_mlp_only():
+    m = make_prior()
+    ids = {id(p) for p in m.decoder_parameters()}
+    assert ids.isdisjoint({id(m.template), id(m.features), id(m.latents)})
+    assert len(ids) + 3 == len(list(m.parameters()))
