@@ -149,6 +149,7 @@ class MetricsConfig:
     weights_dir: str = _f("models/weights")
     lpips_net: Literal["alex", "vgg"] = _f("alex")
     fid_min_images: int = _f(2, 2)
+    face_size: int = _f(320, 64, 2048, help="images are resized to this many pixels (shorter side) before dlib face detection")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import sys
 
 from gasp.config import ConfigError
 
-GROUPS = ["config"]
+GROUPS = ["config", "weights"]
 
 
 def build_parser() -> argparse.ArgumentParser:
