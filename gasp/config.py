@@ -44,7 +44,7 @@ class SynthConfig:
     eval_subjects: int = _f(3, 1)
     resolution: int = _f(128, 16, 4096)
     samples: int = _f(16, 1, 4096)
-    camera_distance: float = _f(1.0, 0.2, 10.0)
+    camera_distance: float = _f(0.65, 0.2, 10.0)
     focal_mm: float = _f(50.0, 5.0, 500.0)
     pitch_min_deg: float = _f(-30.0, -89.0, 89.0)
     pitch_max_deg: float = _f(45.0, -89.0, 89.0)

@@ -12,7 +12,7 @@ import sys
 
 from gasp.config import ConfigError
 
-GROUPS = ["config", "weights"]
+GROUPS = ["config", "weights", "synth"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,142 @@
+"""A subject's renderable assets (numpy, no Blender): posed meshes per view, UV textures, hair shell.
+
+The head mesh is split by mask label into parts (skin, eyes, mouth) that share one material; the hair
+shell is a fourth part with its own material. Each part stores its vertex positions for every view,
+so the scene only keys shape keys (synth.scene).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from gasp.data import MASK_LABELS
+from synth import hair as hairlib
+from synth.albedo import Anatomy, measure_anatomy, paint_head
+from synth.samplers import SubjectSample
+
+# head-model region -> mask label (gasp.data.MASK_LABELS)
+PART_REGIONS = {"skin": ("face", "scalp", "ears", "neck", "brows"), "eyes": ("eyes",), "mouth": ("lips", "mouth")}
+
+
+@dataclasses.dataclass
+class MaterialSpec:
+    """UV images (R,R,C), row 0 at v = 0: albedo linear RGB, roughness, optional bump height."""
+    albedo: np.ndarray
+    roughness: np.ndarray
+    specular: float
+    subsurface: float = 0.0
+    bump: np.ndarray | None = None
+    bump_strength: float = 0.0
+
+
+@dataclasses.dataclass
+class MeshPart:
+    """faces (f,3) into this part's vertices; corner_uvs (f*3,2); positions (V,n,3) per view."""
+    name: str
+    label: int
+    material: str
+    faces: np.ndarray
+    corner_uvs: np.ndarray
+    positions: np.ndarray
+
+
+@dataclasses.dataclass
+class SubjectAssets:
+    parts: list[MeshPart]
+    materials: dict[str, MaterialSpec]
+    anatomy: Anatomy
+
+
+def posed_vertices(model, sample: SubjectSample) -> np.ndarray:
+    """(V,n,3) head vertices of every view (identity, expression, jaw, neck, global pose)."""
+    V = len(sample.views)
+    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+    with torch.no_grad():
+        v = model.verts(t(np.tile(sample.shape, (V, 1))), t(sample.expr), t(sample.jaw), t(sample.neck),
+                        t(sample.global_rt))
+    return v.numpy().astype(np.float64)
+
+
+def neutral_vertices(model, shape: np.ndarray) -> np.ndarray:
+    """(n,3) the subject's identity at neutral expression and pose (what textures are painted on)."""
+    z = model.zeros(1)
+    z["shape"] = torch.as_tensor(shape, dtype=torch.float32)[None]
+    with torch.no_grad():
+        return model.verts(**z)[0].numpy().astype(np.float64)
+
+
+def texel_surface(model, verts: np.ndarray, res: int):
+    """Surface point, region name and texel index of every texel covered by the UV layout.
+
+    Returns points (N,3), regions (N,) str, rows (N,), cols (N,), and `fill` (R,R) -> index of the
+    nearest covered texel for every texel (so bilinear lookups at chart borders never see black).
+    """
+    from gasp.head.uv import uv_binding
+
+    b = uv_binding(model, res)
+    faces = model.faces.numpy()
+    fid, bary = np.asarray(b.face_ids), np.asarray(b.barys, np.float64)
+    points = (verts[faces[fid]] * bary[:, :, None]).sum(1)
+    regions = np.asarray(model.regions)[model.face_regions.numpy()[fid]]
+    uv = np.asarray(b.uv, np.float64)
+    cols = np.clip((uv[:, 0] * res).astype(int), 0, res - 1)
+    rows = np.clip((uv[:, 1] * res).astype(int), 0, res - 1)
+    index = -np.ones((res, res), int)
+    index[rows, cols] = np.arange(len(fid))
+    _, (ri, ci) = ndimage.distance_transform_edt(index < 0, return_indices=True)
+    return points, regions, rows, cols, index[ri, ci]
+
+
+def _to_image(values: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """(N,...) per-texel values -> (R,R,...) image, every texel filled from its nearest covered texel."""
+    return values[fill].astype(np.float32)
+
+
+def _split(faces: np.ndarray, keep: np.ndarray, uv_corners: np.ndarray, positions: np.ndarray):
+    """Sub-mesh of the faces `keep`: (local faces, corner uvs, positions (V,n,3))."""
+    sub = faces[keep]
+    used, local = np.unique(sub, return_inverse=True)
+    return local.reshape(-1, 3), uv_corners[keep].reshape(-1, 2), positions[:, used]
+
+
+def build_assets(model, sample: SubjectSample, tex_res: int) -> SubjectAssets:
+    """Everything synth.scene needs for one subject: parts with per-view positions and materials."""
+    faces = model.faces.numpy()
+    uv_corners = model.uvs.numpy()[model.uv_faces.numpy()]                       # (F,3,2)
+    region_of_face = np.asarray(model.regions)[model.face_regions.numpy()]
+    neutral = neutral_vertices(model, sample.shape)
+    anatomy = measure_anatomy(model, neutral)
+    posed = posed_vertices(model, sample)
+
+    points, regions, _, _, fill = texel_surface(model, neutral, tex_res)
+    cover_t = hairlib.hair_cover(points, regions, anatomy, sample.hair)
+    rgb, rough = paint_head(points, regions, anatomy, sample.appearance, cover_t, sample.hair)
+    app = sample.appearance
+    materials = {"head": MaterialSpec(_to_image(rgb, fill), _to_image(rough, fill), specular=app["specular"],
+                                      subsurface=app["subsurface"])}
+    parts = []
+    for name, regs in PART_REGIONS.items():
+        keep = np.isin(region_of_face, regs)
+        f, uv, pos = _split(faces, keep, uv_corners, posed)
+        parts.append(MeshPart(name, MASK_LABELS.index(name), "head", f, uv, pos))
+
+    if not sample.hair["bald"]:
+        # a vertex may carry hair only if none of its faces is a no-hair region
+        vertex_region = np.full(len(neutral), "scalp", dtype=object)
+        for r in ("face",) + hairlib._NO_HAIR:
+            vertex_region[np.unique(faces[region_of_face == r])] = r
+        cover_v = hairlib.hair_cover(neutral, vertex_region.astype(str), anatomy, sample.hair)
+        keep = np.zeros(len(faces), bool)
+        keep[hairlib.shell_faces(faces, cover_v)] = True
+        offset = hairlib.thickness(neutral, cover_v, sample.hair)
+        shell_pos = hairlib.shell(posed, faces, offset)
+        f, uv, pos = _split(faces, keep, uv_corners, shell_pos)
+        h_rgb, h_rough, h_height = hairlib.paint_hair(points, anatomy, sample.hair)
+        materials["hair"] = MaterialSpec(_to_image(h_rgb, fill), _to_image(h_rough, fill),
+                                         specular=0.45, bump=_to_image(h_height, fill),
+                                         bump_strength=0.4)
+        parts.append(MeshPart("hair", MASK_LABELS.index("hair"), "hair", f, uv, pos))
+    return SubjectAssets(parts, materials, anatomy)

@@ -1,0 +1,92 @@
+"""Hair as geometry: a displaced shell over the scalp, and its strand-textured colour.
+
+`hair_cover(points, regions, anatomy, hair) -> (N,)` says where hair grows (0..1, soft hairline);
+`shell(verts (B,V,3), faces, cover, thickness) -> verts of the shell (B,V,3)` offsets the posed head
+along its normals, so the shell follows every expression and pose. Thickness tapers to a fraction of a
+millimetre at the hairline, so the shell meets the skin there; bald subjects get no shell.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from synth.albedo import Anatomy
+from synth.noise import smoothstep, wave_noise
+
+_NO_HAIR = ("eyes", "lips", "mouth", "brows", "ears")
+_EPS = 0.0006  # metres: keeps the shell's edge just above the skin
+
+
+def hair_cover(P: np.ndarray, regions: np.ndarray, an: Anatomy, hair: dict) -> np.ndarray:
+    """Coverage (N,) at template points P (N,3): 1 under full hair, 0 on bare skin.
+
+    The hairline is an elevation angle per azimuth about the head centre: high at the front
+    (forehead; lowered by a fringe, raised by `hairline`), receding at the temples, above the ears,
+    and reaching down the back to the nape or, for long hair, the neck.
+    """
+    if hair["bald"]:
+        return np.zeros(len(P))
+    az = np.arctan2(P[:, 0], P[:, 2])                       # 0 front, +-pi back
+    el = np.arctan2(P[:, 1], np.hypot(P[:, 0], P[:, 2]))
+    a = np.abs(az)
+    front = 0.62 + 4.0 * hair["hairline"] - 0.3 * hair["fringe"]
+    side = 0.42 - 0.15 * hair["length"]
+    back = -0.45 - 0.75 * hair["length"]
+    line = np.interp(a, [0.0, 0.55, 1.2, 1.75, 2.4, np.pi], [front, front, side, side, back, back])
+    line += 0.25 * hair["temples"] * np.exp(-((a - 0.75) / 0.25) ** 2)  # receding temples
+    cover = smoothstep(line - 0.03, line + 0.09, el)
+    brow_top = an.brow_points[:, 1].max() + 0.008
+    cover *= np.where(P[:, 2] > 0.02, smoothstep(brow_top, brow_top + 0.01, P[:, 1]), 1.0)
+    return cover * ~np.isin(regions, _NO_HAIR)
+
+
+def thickness(P: np.ndarray, cover: np.ndarray, hair: dict) -> np.ndarray:
+    """Shell offset (N,) in metres: volume at the crown, less at the sides, lumpy clumps; ~0 at the line."""
+    rng = np.random.default_rng(hair["noise_seed"])
+    el = np.arctan2(P[:, 1], np.hypot(P[:, 0], P[:, 2]))
+    profile = 0.55 + 0.45 * smoothstep(-0.2, 0.9, el)
+    back_low = smoothstep(-0.3, -0.05, -P[:, 2]) * (1 - smoothstep(-0.6, 0.2, el)) * hair["length"]
+    clumps = 1 + 0.35 * hair["clump"] * wave_noise(P, rng, 0.03, octaves=2)
+    t = hair["volume"] * (profile + 0.8 * back_low) * clumps
+    return _EPS + cover**0.6 * np.maximum(t, 0)
+
+
+def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted unit vertex normals of (B,V,3) meshes -> (B,V,3)."""
+    tri = verts[:, faces]                                                   # (B,F,3,3)
+    fn = np.cross(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0])
+    n = np.zeros_like(verts)
+    for k in range(3):
+        np.add.at(n, (slice(None), faces[:, k]), fn)
+    return n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
+
+
+def shell_faces(faces: np.ndarray, cover_v: np.ndarray) -> np.ndarray:
+    """Indices of the faces that carry hair: every corner has coverage."""
+    return np.flatnonzero((cover_v[faces] > 0.02).all(1))
+
+
+def shell(verts: np.ndarray, faces: np.ndarray, offset_v: np.ndarray) -> np.ndarray:
+    """Posed head verts (B,V,3) -> shell verts (B,V,3), offset along the posed normals by offset_v (V,)."""
+    return verts + vertex_normals(verts, faces) * offset_v[None, :, None]
+
+
+def paint_hair(P: np.ndarray, an: Anatomy, hair: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hair colour at template points P (N,3): (rgb (N,3), roughness (N,), strand height (N,) for bump).
+
+    Strands run from the crown (offset sideways by the parting) down over the head: the pattern
+    varies fast across that flow and slowly along it.
+    """
+    rng = np.random.default_rng(hair["noise_seed"] + 1)
+    crown = np.array([0.02 * hair["part"], 0.12, -0.03])
+    rel = P - crown
+    az = np.arctan2(rel[:, 0], rel[:, 2])
+    warp = 0.25 * wave_noise(P, rng, 0.05, octaves=2)
+    n_strands = hair["strand_freq"]
+    strands = sum(np.sin((az + warp) * n_strands * f + rng.uniform(0, 6.28)) * w
+                  for f, w in ((1.0, 0.5), (1.73, 0.3), (2.91, 0.2)))
+    clumps = wave_noise(P, rng, 0.02, octaves=2, anisotropy=(1.0, 0.3, 1.0))
+    shade = 0.72 + 0.2 * strands + 0.12 * clumps
+    base = np.asarray(hair["rgb"])
+    rgb = base[None] * shade[:, None] * (1 + 0.25 * smoothstep(0.6, 1.0, clumps))[:, None]
+    rough = 0.32 + 0.08 * clumps
+    return rgb.clip(0.003, 0.95), rough.clip(0.1, 0.9), 0.5 + 0.5 * strands
