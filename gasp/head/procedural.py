@@ -42,10 +42,11 @@ def _warp(x, density, t):
 def _grid(detail: int):
     """Column angles phi (M,) (mirror-symmetric: phi[j] = -phi[M-j], phi[M/2] = 0) and row angles
     theta (R,) including both poles."""
-    n_cols = 96 + 16 * detail
-    n_rows = 76 + 12 * detail
+    n_cols = 104 + 16 * detail
+    n_rows = 80 + 12 * detail
     f = np.linspace(-np.pi, np.pi, 4001)
-    dens = 1.0 + 1.6 * np.exp(-(f / 0.75) ** 2) + 0.9 * np.exp(-((np.abs(f) - 1.45) / 0.22) ** 2)
+    dens = (1.0 + 1.4 * np.exp(-(f / 0.75) ** 2) + 0.6 * np.exp(-((np.abs(f) - 0.36) / 0.15) ** 2)
+            + 0.9 * np.exp(-((np.abs(f) - 1.45) / 0.22) ** 2))
     t = -np.pi + 2 * np.pi * np.arange(n_cols) / n_cols
     phi = _warp(f, dens, t)
     phi = 0.5 * (phi - phi[(-np.arange(n_cols)) % n_cols])
@@ -59,7 +60,7 @@ def _grid(detail: int):
         rate += np.concatenate([seg, seg[-1:]]) / 3
     mouth_theta = np.arccos(S.MOUTH_Y / 0.105)
     importance = (1.0 + 0.9 * _smoothstep(0.55, 0.85, th) * (1 - _smoothstep(2.45, 2.65, th))
-                  + 2.2 * np.exp(-((th - mouth_theta) / 0.075) ** 2))
+                  + 2.2 * np.exp(-((th - mouth_theta) / 0.075) ** 2) + 1.2 * np.exp(-((th - 1.24) / 0.07) ** 2))
     theta = _warp(th, rate * importance + 1e-6, np.linspace(0.0, np.pi, n_rows))
     return phi, theta
 
@@ -82,23 +83,35 @@ def _mouth_line(phi):
     return theta_m, m
 
 
+POCKET_ROWS = 3             # rows on each side of the lip line folded into the cavity (at full width)
+SQUEEZE_ROWS = 5            # rows beyond those that make room for them
+
+
 def _surface(phi, theta):
-    """Vertex positions and anchors of the rings (rows 1..R-2) -> (R-2, M, 3) twice, and pocket u."""
+    """Ring vertices, anchors (R-2, M, 3), pocket coordinate u (nan outside) and depth (R-2, M).
+
+    The same ring indices form the pocket in every column (so the cavity has no column-to-column
+    jitter): ring k rows from the lip ring is inside when |k| < POCKET_ROWS * m(phi); the rows up to
+    SQUEEZE_ROWS further are re-spaced between the lip line and their outer neighbour.
+    """
     theta_m, m = _mouth_line(phi)
     rings = theta[1:-1]
-    spacing = np.interp(theta_m, theta[1:], np.diff(theta))
-    inner = 2.6 * spacing * m                        # half width of the folded band (theta)
-    outer = inner + 5.0 * spacing                    # band squeezed to make room for it
-    T = rings[:, None] - theta_m[None, :]
-    s = np.abs(T)
-    span = outer - inner
-    squeezed = np.where(s < outer, np.clip((s - inner) / np.maximum(span, 1e-12), 0.0, 1.0) * outer, s)
-    theta_b = theta_m[None, :] + np.sign(T) * squeezed
+    mid = int(np.argmin(np.abs(rings - theta_m[len(phi) // 2])))
+    theta_m = np.where(m > 0, theta_m, rings[mid])
+    k = (np.arange(len(rings)) - mid)[:, None].astype(float)
+    w = POCKET_ROWS * m[None, :]
+    n_out = POCKET_ROWS + SQUEEZE_ROWS
+    gap = 0.35                                   # rows: keeps the two lips from touching exactly
+    t_edge = np.where(k < 0, rings[mid - n_out], rings[mid + n_out])
+    frac = (np.abs(k) - w + gap) / (n_out - w + gap)
+    band = (np.abs(k) < n_out) & (np.abs(k) >= w)
+    theta_b = np.where(band, theta_m + frac * (t_edge - theta_m), rings[:, None])
+    pocket = np.abs(k) < w
+    theta_b = np.where(pocket, theta_m, theta_b)
     Tb, P = np.broadcast_arrays(theta_b, phi[None, :])
     d = _dirs(Tb.ravel(), P.ravel())
     anchor = (S.raycast(d)[:, None] * d).reshape(*Tb.shape, 3)
-    pocket = s < inner
-    u = np.where(pocket, T / np.maximum(inner, 1e-12), 0.0)
+    u = np.where(pocket, k / np.maximum(w, 1e-12), 0.0)
     mm = np.broadcast_to(m[None, :], u.shape)
     depth = np.where(pocket, mm * POCKET_DEPTH * np.sqrt(np.clip(1 - u * u, 0, 1)), 0.0)
     dy = np.where(pocket, -mm * u * (POCKET_LIP_GAP + POCKET_HALF_H * (1 - u * u)), 0.0)

@@ -23,7 +23,7 @@ EAR_TILT = 0.26                               # radians, top of the ear leans ba
 EAR_FLARE = 0.42                              # radians, back edge stands off the head
 BROW = np.array([0.033, 0.048, 0.084])
 CHEEKBONE = np.array([0.047, 0.006, 0.064])
-GONION = np.array([0.058, -0.060, -0.004])
+GONION = np.array([0.053, -0.062, -0.004])
 TMJ = np.array([0.066, -0.014, 0.010])
 NECK_BOTTOM = -0.18
 
@@ -103,7 +103,7 @@ def head_sdf(p: np.ndarray) -> np.ndarray:
     d = _ell(p, np.array([0.0, 0.030, -0.012]), np.array([0.076, 0.100, 0.101]))          # cranium
     forehead = _ell(p, np.array([0.0, 0.038, 0.016]), np.array([0.064, 0.074, 0.074]))
     d = _smin(d, forehead, 0.02)
-    face = _ell(p, np.array([0.0, -0.030, 0.026]), np.array([0.058, 0.064, 0.066]))
+    face = _ell(p, np.array([0.0, -0.030, 0.026]), np.array([0.055, 0.064, 0.066]))
     d = _smin(d, face, 0.03)
     jaw = _capsule(m, GONION, [0.014, -0.087, 0.074], 0.017, 0.014)
     d = _smin(d, jaw, 0.018)
@@ -133,35 +133,44 @@ def head_sdf(p: np.ndarray) -> np.ndarray:
 
 
 def sdf_normal(p: np.ndarray, eps: float = 2e-4) -> np.ndarray:
-    """Unit outward normals of the field at p (N,3) by central differences -> (N,3)."""
-    g = np.stack([head_sdf(p + e) - head_sdf(p - e) for e in np.eye(3) * eps], -1)
+    """Unit outward normals of the field at p (N,3) (tetrahedral differences) -> (N,3)."""
+    k = np.array([[1, -1, -1], [-1, -1, 1], [-1, 1, -1], [1, 1, 1]], dtype=np.float64)
+    g = sum(kk * head_sdf(p + kk * eps)[:, None] for kk in k)
     return g / np.maximum(np.linalg.norm(g, axis=-1, keepdims=True), 1e-12)
 
 
-def raycast(dirs: np.ndarray, t_start: float = 0.26, iters: int = 14) -> np.ndarray:
+def raycast(dirs: np.ndarray, t_start: float = 0.26, iters: int = 5) -> np.ndarray:
     """Distance along unit rays from the origin to the outermost surface crossing. dirs (N,3) -> (N,).
 
-    Marches inward from outside the head with steps of 0.7 x the (approximate) distance, then bisects
-    the last bracket.
+    Marches inward from outside the head with steps of 0.7 x the (approximate) distance until the
+    first point inside, then refines the last bracket by regula falsi (Illinois variant).
     """
     n = len(dirs)
     t = np.full(n, t_start)
-    t_out = t.copy()
+    t_out, d_out, d_in = t.copy(), np.zeros(n), np.zeros(n)
     active = np.arange(n)
     for _ in range(400):
         d = head_sdf(dirs[active] * t[active, None])
         hit = d <= 0
-        t_out[active[~hit]] = t[active[~hit]]
-        t[active[~hit]] -= np.maximum(0.7 * d[~hit], 2e-4)
-        active = active[~hit]
+        d_in[active[hit]] = d[hit]
+        miss = active[~hit]
+        t_out[miss], d_out[miss] = t[miss], d[~hit]
+        t[miss] -= np.maximum(0.7 * d[~hit], 2e-4)
+        active = miss
         if not len(active):
             break
     else:
         raise RuntimeError("head SDF is not hit by every ray from the origin")
-    lo, hi = t, t_out
+    t_in = t
+    side = np.zeros(n)
     for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        out = head_sdf(dirs * mid[:, None]) >= 0
-        hi = np.where(out, mid, hi)
-        lo = np.where(out, lo, mid)
-    return 0.5 * (lo + hi)
+        tm = t_out - d_out * (t_out - t_in) / np.maximum(d_out - d_in, 1e-15)
+        dm = head_sdf(dirs * tm[:, None])
+        out = dm > 0
+        t_out, d_out = np.where(out, tm, t_out), np.where(out, dm, d_out)
+        t_in, d_in = np.where(out, t_in, tm), np.where(out, d_in, dm)
+        # Illinois: halve the value kept twice in a row so the bracket keeps shrinking from both ends
+        d_in = np.where(out & (side > 0), 0.5 * d_in, d_in)
+        d_out = np.where(~out & (side < 0), 0.5 * d_out, d_out)
+        side = np.where(out, 1.0, -1.0)
+    return t_out - d_out * (t_out - t_in) / np.maximum(d_out - d_in, 1e-15)
