@@ -48,6 +48,23 @@ class SetMetrics:
     faces_not_found: int = 0
 
 
+@dataclass
+class PairFeatures:
+    """Per-pair features of N (prediction, ground truth) pairs.
+
+    face_index (k,): pairs whose ground truth shows a detectable face; idsim (k,): their identity
+    cosine (column `idsim_column`); dist_index (m,), dist_pred/dist_gt (m,d): the pairs and features
+    of the distribution metric named `dist_column` ("FID" or "FD_dlib")."""
+    n_images: int
+    face_index: np.ndarray
+    idsim: np.ndarray
+    idsim_column: str
+    dist_column: str
+    dist_index: np.ndarray
+    dist_pred: np.ndarray
+    dist_gt: np.ndarray
+
+
 def _load(loader, *args):
     try:
         return loader(*args), None
@@ -89,44 +106,62 @@ class MetricSuite:
             self._dlib = DlibFaces(self.cfg.face_size)
         return self._dlib
 
+    def pair_features(self, pred: torch.Tensor, gt: torch.Tensor) -> PairFeatures:
+        """pred, gt: (N,3,H,W) in [0,1], pairs in the same order -> per-pair identity similarity and
+        the distribution features (Inception for FID, else dlib descriptors for FD_dlib).
+
+        Evaluation keeps these per image so distribution metrics can be pooled over subjects."""
+        check_pair(pred, gt)
+        feats = self._face_features(pred, gt)
+        key = "arc" if self.arcface else "dlib"
+        idsim = np.array([cosine(a, b) for a, b in zip(feats[f"{key}_pred"], feats[f"{key}_gt"])])
+        if self.inception is not None:
+            dist_idx = np.arange(len(pred))
+            dist_pred, dist_gt = self.inception(pred), self.inception(gt)
+        else:
+            dist_idx = np.asarray(feats["index"], dtype=int)
+            dist_pred, dist_gt = (np.stack(feats[k]) if feats[k] else np.zeros((0, 128))
+                                  for k in ("dlib_pred", "dlib_gt"))
+        return PairFeatures(n_images=len(pred), face_index=np.asarray(feats["index"], dtype=int), idsim=idsim,
+                            idsim_column=self.impls["ID-SIM"].column, dist_column=self.impls["FID"].column,
+                            dist_index=dist_idx, dist_pred=dist_pred, dist_gt=dist_gt)
+
     def set_metrics(self, pred: torch.Tensor, gt: torch.Tensor) -> SetMetrics:
         """pred, gt: (N,3,H,W) in [0,1], pairs in the same order -> FID or FD_dlib, ID-SIM or
         IDSIM_dlib over the set."""
-        check_pair(pred, gt)
-        n, need = len(pred), self.cfg.fid_min_images
+        return self.set_metrics_from(self.pair_features(pred, gt))
+
+    def set_metrics_from(self, pf: PairFeatures) -> SetMetrics:
+        """Set metrics of (possibly pooled) pair features."""
+        n, need = pf.n_images, self.cfg.fid_min_images
         fid, ids = self.impls["FID"], self.impls["ID-SIM"]
         out = SetMetrics(values={fid.column: None, ids.column: None}, n_images=n)
-        feats = self._face_features(pred, gt)
-        out.faces_not_found = n - len(feats["gt_box"])
-        kept = len(feats["gt_box"])
-        if self.inception is not None:
-            if n >= need:
-                out.values[fid.column] = frechet_distance(self.inception(pred), self.inception(gt))
-            else:
-                out.notes[fid.column] = f"{n} images < metrics.fid_min_images = {need}"
-        elif kept >= need:
-            out.values[fid.column] = frechet_distance(np.stack(feats["dlib_pred"]), np.stack(feats["dlib_gt"]))
+        kept = len(pf.face_index)
+        out.faces_not_found = n - kept
+        if len(pf.dist_index) >= need:
+            out.values[fid.column] = frechet_distance(pf.dist_pred, pf.dist_gt)
+        elif self.inception is not None:
+            out.notes[fid.column] = f"{n} images < metrics.fid_min_images = {need}"
         else:
             out.notes[fid.column] = (f"{kept} of {n} ground-truth images with a detected face "
                                      f"< metrics.fid_min_images = {need}")
-        key = "arc" if self.arcface else "dlib"
         if kept:
-            out.values[ids.column] = float(np.mean([cosine(a, b) for a, b in
-                                                    zip(feats[f"{key}_pred"], feats[f"{key}_gt"])]))
+            out.values[ids.column] = float(np.mean(pf.idsim))
         else:
             out.notes[ids.column] = f"no face detected in any of the {n} ground-truth images"
         return out
 
     def _face_features(self, pred: torch.Tensor, gt: torch.Tensor) -> dict[str, list]:
-        """Per pair with a face found in the ground truth: the box, dlib descriptors (when FD_dlib or
-        IDSIM_dlib need them) and ArcFace embeddings (when available), of both images."""
+        """Per pair with a face found in the ground truth: its index, the box, dlib descriptors (when
+        FD_dlib or IDSIM_dlib need them) and ArcFace embeddings (when available), of both images."""
         faces = self.faces()
         need_dlib = self.inception is None or self.arcface is None
-        feats: dict[str, list] = {k: [] for k in ("gt_box", "dlib_pred", "dlib_gt", "arc_pred", "arc_gt")}
-        for p, g in zip(faces.prepare(pred), faces.prepare(gt)):
+        feats: dict[str, list] = {k: [] for k in ("index", "gt_box", "dlib_pred", "dlib_gt", "arc_pred", "arc_gt")}
+        for i, (p, g) in enumerate(zip(faces.prepare(pred), faces.prepare(gt))):
             box = faces.detect(g)
             if box is None:
                 continue
+            feats["index"].append(i)
             feats["gt_box"].append(box)
             for name, img in (("pred", p), ("gt", g)):
                 shape = faces.landmarks(img, box)
