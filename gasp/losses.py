@@ -35,7 +35,8 @@ def alpha_l1(pred_alpha: torch.Tensor, gt_alpha: torch.Tensor) -> torch.Tensor:
     _check(pred_alpha, "pred_alpha", 4)
     _check(gt_alpha, "gt_alpha", 4)
     if pred_alpha.shape != gt_alpha.shape or pred_alpha.shape[1] != 1:
-        raise ValueError(f"alpha masks must both be (B,1,H,W), got {tuple(pred_alpha.shape)} and {tuple(gt_alpha.shape)}")
+        raise ValueError(f"alpha masks must both be (B,1,H,W), got {tuple(pred_alpha.shape)} "
+                         f"and {tuple(gt_alpha.shape)}")
     return (pred_alpha - gt_alpha).abs().mean()
 
 

@@ -83,9 +83,11 @@ class MetricSuite:
             "LPIPS": Impl(self.lpips.impl, "LPIPS", f"weights: {', '.join(map(str, self.lpips.files))}")
             if self.lpips else Impl(None, "LPIPS", lpips_reason),
             "FID": Impl("FID", "FID", f"clean-fid Inception: {self.inception.file}") if self.inception
-            else Impl("FD_dlib", "FD_dlib", f"substitute (not FID): Fréchet distance on dlib face descriptors; {fid_reason}"),
+            else Impl("FD_dlib", "FD_dlib",
+                      f"substitute (not FID): Fréchet distance on dlib face descriptors; {fid_reason}"),
             "ID-SIM": Impl("ArcFace", "ID-SIM", f"ArcFace ONNX: {self.arcface.file}") if self.arcface
-            else Impl("IDSIM_dlib", "IDSIM_dlib", f"substitute (not ArcFace): cosine of dlib face descriptors; {arc_reason}"),
+            else Impl("IDSIM_dlib", "IDSIM_dlib",
+                      f"substitute (not ArcFace): cosine of dlib face descriptors; {arc_reason}"),
         }
 
     def status(self) -> dict[str, dict]:
