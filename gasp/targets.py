@@ -12,6 +12,10 @@ PRIOR_DIR = "models/prior"
 FITS = "results/fits"
 METRICS = "results/metrics"
 REPORTS = "reports"
+REPORT_MD = f"{REPORTS}/report.md"
+VERDICTS = f"{REPORTS}/verdicts.csv"
+METRICS_JSON = f"{REPORTS}/metrics.json"
+FIGURES = f"{REPORTS}/figures"
 TABLES = ["main_table", "ablation_table", "multiview_table", "prior_size_table", "speed_table"]
 
 # Methods that fit through a prior, and which prior variant each uses; the others need none.

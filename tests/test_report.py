@@ -111,6 +111,9 @@ def test_build_writes_every_table_and_report(tmp_path):
     mv = verdicts[verdicts.finding == "multiview_close"]
     assert mv.verdict.iloc[0] == "yes"
     assert (tmp_path / "reports" / "figures" / "metrics.png").exists()
+    m = json.loads(written["metrics"].read_text())
+    assert m["monocular"]["gasp"]["frames"]["PSNR"] == pytest.approx(g.PSNR.iloc[0], abs=1e-3)
+    assert m["verdicts"]["prior_beats_no_prior"] in ("yes", "partly", "direction only")
 
 
 def test_build_without_results_names_the_folder(tmp_path):

@@ -17,6 +17,9 @@ def register(sub) -> None:
     schema = csub.add_parser("schema", help="print (or --write) workflow/schemas/params.schema.json")
     schema.add_argument("--write", action="store_true", help="write the schema file instead of printing it")
     schema.set_defaults(func=_schema)
+    dvc = csub.add_parser("dvc-yaml", help="print (or --write) dvc.yaml, generated from gasp/pipeline.py")
+    dvc.add_argument("--write", action="store_true", help="write dvc.yaml instead of printing it")
+    dvc.set_defaults(func=_dvc_yaml)
 
 
 def _show(args) -> int:
@@ -34,6 +37,20 @@ def _schema(args) -> int:
     if args.write:
         atomic_write_text(SCHEMA_FILE, text)
         print(f"wrote {SCHEMA_FILE}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _dvc_yaml(args) -> int:
+    from gasp.config import ROOT
+    from gasp.io import atomic_write_text
+    from gasp.pipeline import dvc_yaml
+
+    text = dvc_yaml()
+    if args.write:
+        atomic_write_text(ROOT / "dvc.yaml", text)
+        print(f"wrote {ROOT / 'dvc.yaml'}")
     else:
         sys.stdout.write(text)
     return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gasp.io import atomic_write_text
+from gasp.io import atomic_write_json, atomic_write_text
 from gasp.report import figures
 from gasp.report.markdown import write_report
 from gasp.report.paper import PAPER, PAPER_ABLATION
@@ -112,6 +112,19 @@ def implementations(summaries: list[dict]) -> dict[str, str]:
     return {m: "; ".join(sorted(v)) for m, v in out.items()}
 
 
+def metrics_json(table: pd.DataFrame, verdicts: pd.DataFrame) -> dict:
+    """DVC metrics (`dvc metrics show/diff`): setting -> method -> views -> metric means, and the
+    verdict of every finding."""
+    out: dict = {"verdicts": dict(zip(verdicts.finding, verdicts.verdict))}
+    metric_cols = [c for c in table.columns if c not in KEYS and not c.endswith("_ci95")]
+    for _, r in table.iterrows():
+        cell = out.setdefault(r.setting, {}).setdefault(r.method, {}).setdefault(r.views, {})
+        for c in metric_cols:
+            v = r[c]
+            cell[c] = None if (isinstance(v, float) and math.isnan(v)) else (float(v) if isinstance(v, (float, np.floating)) else int(v))
+    return out
+
+
 def build(metrics_root: Path, fits_root: Path, out_dir: Path, frechet, config_summary: str = "",
           figure_inputs: dict[str, Path] | None = None) -> dict[str, Path]:
     """Write reports/{main,ablation,multiview,prior_size,speed}_table.csv, report.md, figures."""
@@ -142,6 +155,7 @@ def build(metrics_root: Path, fits_root: Path, out_dir: Path, frechet, config_su
         atomic_write_text(path, format_table(df).to_csv(index=False))
         written[name] = path
     atomic_write_text(out_dir / "verdicts.csv", rows.to_csv(index=False))
+    atomic_write_json(out_dir / "metrics.json", metrics_json(table, verdicts))
 
     figs = figures.summary_figures(table, speed, out_dir / "figures", figure_inputs or {})
     rel = {cap: str(Path(p).resolve().relative_to(out_dir.resolve())) if Path(p).resolve().is_relative_to(out_dir.resolve())
@@ -154,4 +168,5 @@ def build(metrics_root: Path, fits_root: Path, out_dir: Path, frechet, config_su
                         implementations(summaries), verdicts, rows, rel, speed, config_summary)
     atomic_write_text(out_dir / "report.md", text)
     written["report"] = out_dir / "report.md"
+    written["metrics"] = out_dir / "metrics.json"
     return written
