@@ -48,7 +48,8 @@ def oracle_rasterize(means, quats, scales, opacities, colors, viewmats, Ks, widt
         order = torch.argsort(pc[:, 2].detach().float(), stable=True)
         for g in order.tolist():
             x, y, z = pc[g]
-            if not (near_plane <= float(z) <= far_plane):
+            zf = float(z.detach())
+            if not (near_plane <= zf <= far_plane):
                 continue
             tx = z * torch.clamp(x / z, -(cx / fx + 0.3 * 0.5 * width / fx),
                                  (width - cx) / fx + 0.3 * 0.5 * width / fx)
@@ -59,25 +60,26 @@ def oracle_rasterize(means, quats, scales, opacities, colors, viewmats, Ks, widt
                              torch.stack([zero, fy / z, -fy * ty / z ** 2])])
             cov = J @ Sig[g] @ J.T + eps2d * torch.eye(2, dtype=means.dtype)
             det = cov[0, 0] * cov[1, 1] - cov[0, 1] * cov[1, 0]
-            if float(det) <= 0:
+            if float(det.detach()) <= 0:
                 continue
             ca, cb, cc = cov[1, 1] / det, -0.5 * (cov[0, 1] + cov[1, 0]) / det, cov[0, 0] / det
             mx, my = fx * x / z + cx, fy * y / z + cy
-            op = float(opacities[g])
+            mxf, myf = float(mx.detach()), float(my.detach())
+            op = float(opacities[g].detach())
             if op < THR:
                 continue
             ext = min(3.33, math.sqrt(2 * math.log(op / THR)))
-            rx = math.ceil(ext * math.sqrt(float(cov[0, 0])))
-            ry = math.ceil(ext * math.sqrt(float(cov[1, 1])))
+            rx = math.ceil(ext * math.sqrt(float(cov[0, 0].detach())))
+            ry = math.ceil(ext * math.sqrt(float(cov[1, 1].detach())))
             if rx <= 0 and ry <= 0:
                 continue
-            if float(mx) + rx <= 0 or float(mx) - rx >= width or float(my) + ry <= 0 or float(my) - ry >= height:
+            if mxf + rx <= 0 or mxf - rx >= width or myf + ry <= 0 or myf - ry >= height:
                 continue
             # gsplat's tile range
-            t0x = min(max(math.floor(float(mx) / tile_size - rx / tile_size), 0), tw)
-            t1x = min(max(math.ceil(float(mx) / tile_size + rx / tile_size), 0), tw)
-            t0y = min(max(math.floor(float(my) / tile_size - ry / tile_size), 0), th)
-            t1y = min(max(math.ceil(float(my) / tile_size + ry / tile_size), 0), th)
+            t0x = min(max(math.floor(mxf / tile_size - rx / tile_size), 0), tw)
+            t1x = min(max(math.ceil(mxf / tile_size + rx / tile_size), 0), tw)
+            t0y = min(max(math.floor(myf / tile_size - ry / tile_size), 0), th)
+            t1y = min(max(math.ceil(myf / tile_size + ry / tile_size), 0), th)
             intile = (tile_x >= t0x) & (tile_x < t1x) & (tile_y >= t0y) & (tile_y < t1y)
             dx, dy = mx - xs, my - ys
             sigma = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy

@@ -78,7 +78,7 @@ def _seg_exclusive_cumsum(x: Tensor, first: Tensor, seg: Tensor) -> Tensor:
 @torch.no_grad()
 def search(m2: Tensor, conics: Tensor, op: Tensor, depths: Tensor, a: Tensor, c: Tensor,
            radii: Tensor, valid: Tensor, n_images: int, N: int, width: int, height: int,
-           tile_size: int = 16, colors: Tensor | None = None, budget: int = 1 << 20):
+           tile_size: int = 16, colors: Tensor | None = None, budget: int = 1 << 18):
     """All inputs flattened over K = n_images * N entries (entry k = image * N + gaussian).
 
     Returns (pix, gk, alpha, T, T_final[, image]) where pix is the global pixel index
@@ -135,29 +135,35 @@ def search(m2: Tensor, conics: Tensor, op: Tensor, depths: Tensor, a: Tensor, c:
                 if k_c.numel() == 0:
                     continue
             total = int(ar_c.sum())
-            src = torch.repeat_interleave(torch.arange(k_c.numel()), ar_c, output_size=total)
+            # one packed gather per candidate: floats (mean, conic, opacity) and ints (pixel
+            # index of the box corner, box width, first candidate, box corner x, y)
+            n_c = k_c.numel()
             starts = torch.cumsum(ar_c, 0) - ar_c
-            local = torch.arange(total) - starts[src]
-            wl = w_c[src]
-            py = y0_c[src] + torch.div(local, wl, rounding_mode="floor")
-            px = x0_c[src] + local - (py - y0_c[src]) * wl
-            pix = im_c[src] * HW + py * width + px
-            gk = k_c[src]
-            if any_done:
-                nd = ~done[pix]
-                pix, gk, px, py = pix[nd], gk[nd], px[nd], py[nd]
-            mu = m2[gk]
-            cn = conics[gk]
-            dx = mu[:, 0] - (px.to(mu.dtype) + 0.5)
-            dy = mu[:, 1] - (py.to(mu.dtype) + 0.5)
-            sigma = 0.5 * (cn[:, 0] * dx * dx + cn[:, 2] * dy * dy) + cn[:, 1] * dx * dy
-            alpha = torch.clamp_max(op[gk] * torch.exp(-sigma), ALPHA_MAX)
+            mu = m2[k_c]
+            fpack = torch.cat([mu, conics[k_c], op[k_c, None]], -1)  # [n_c, 6]
+            ipack = torch.stack([im_c * HW + y0_c * width + x0_c, w_c, starts, x0_c, y0_c],
+                                -1)  # [n_c, 5]
+            src = torch.repeat_interleave(torch.arange(n_c), ar_c, output_size=total)
+            ip = ipack[src]
+            fp = fpack[src]
+            local = torch.arange(total) - ip[:, 2]
+            ly = torch.div(local, ip[:, 1], rounding_mode="floor")
+            lx = local - ly * ip[:, 1]
+            pix = ip[:, 0] + ly * width + lx
+            # same rounding as gsplat: delta = mean - (pixel + 0.5)
+            dx = fp[:, 0] - ((ip[:, 3] + lx).to(fp.dtype) + 0.5)
+            dy = fp[:, 1] - ((ip[:, 4] + ly).to(fp.dtype) + 0.5)
+            sigma = 0.5 * (fp[:, 2] * dx * dx + fp[:, 4] * dy * dy) + fp[:, 3] * dx * dy
+            alpha = torch.clamp_max(fp[:, 5] * torch.exp(-sigma), ALPHA_MAX)
             ok = (sigma >= 0) & (alpha >= ALPHA_THRESHOLD)
-            pix, gk, alpha = pix[ok], gk[ok], alpha[ok]
+            if any_done:
+                ok &= ~done[pix]
+            sel = torch.nonzero(ok).squeeze(-1)
+            pix, alpha, src = pix[sel], alpha[sel], src[sel]
             if pix.numel() == 0:
                 continue
             pix, o = torch.sort(pix, stable=True)
-            gk, alpha = gk[o], alpha[o]
+            gk, alpha = k_c[src[o]], alpha[o]
             first, seg = _segments(pix)
             l = torch.log1p(-alpha.double())
             T = T_cur[pix] * torch.exp(_seg_exclusive_cumsum(l, first, seg))

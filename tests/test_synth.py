@@ -1,0 +1,94 @@
+"""synth/ without Blender: seeded samplers, the protocol layout, camera conventions, eval degradations."""
+import numpy as np
+import pytest
+
+from gasp.config import SynthConfig
+from synth import cameras, samplers
+from synth.domain import degrade
+
+
+def test_subject_seeds_reproducible_and_domains_disjoint():
+    prior = {samplers.subject_seed(0, "prior", i) for i in range(200)}
+    evals = {samplers.subject_seed(0, "eval", i) for i in range(200)}
+    assert len(prior) == 200 and not prior & evals
+    assert samplers.subject_seed(0, "prior", 5) == samplers.subject_seed(0, "prior", 5)
+    assert samplers.subject_seed(1, "prior", 5) != samplers.subject_seed(0, "prior", 5)
+
+
+def test_sample_subject_is_deterministic_and_varied():
+    cfg = SynthConfig()
+    a, b = (samplers.sample_subject(cfg, 60, 12, "prior", 3) for _ in range(2))
+    assert a.seed == b.seed and np.array_equal(a.shape, b.shape) and np.array_equal(a.expr, b.expr)
+    assert a.appearance == b.appearance and a.hair == b.hair
+    assert a.expr.shape == (cfg.prior_views, 12) and a.global_rt.shape == (cfg.prior_views, 6)
+    tones = [samplers.sample_subject(cfg, 60, 12, "prior", i).appearance["skin_tone"] for i in range(60)]
+    assert min(tones) < 0.1 and max(tones) > 0.9  # very light to very dark
+
+
+def test_prior_cameras_cover_yaw_and_pitch():
+    cfg = SynthConfig(prior_views=50)
+    views = samplers.prior_cameras(np.random.default_rng(0), cfg, 50)
+    centres = np.stack([np.linalg.inv(v.w2c)[:3, 3] for v in views])
+    yaw = np.degrees(np.arctan2(centres[:, 0], centres[:, 2])) % 360
+    pitch = np.degrees(np.arcsin((centres[:, 1] - samplers.LOOK_TARGET[1]) / cfg.camera_distance))
+    assert np.histogram(yaw, bins=8, range=(0, 360))[0].min() >= 4
+    assert pitch.min() >= cfg.pitch_min_deg - 1e-6 and pitch.max() <= cfg.pitch_max_deg + 1e-6
+    assert pitch.min() < -20 and pitch.max() > 35
+
+
+def test_eval_protocol_groups_and_splits():
+    cfg = SynthConfig(video_frames=12, video_test_every=4, ring_views=6, rig_cameras=16, rig_test_cameras=2)
+    s = samplers.sample_subject(cfg, 60, 12, "eval", 0)
+    groups = [v.group for v in s.views]
+    splits = {g: [v.split for v in s.views if v.group == g] for g in ("video", "single", "ring", "rig")}
+    assert groups == ["video"] * 12 + ["single"] + ["ring"] * 6 + ["rig"] * 16
+    assert splits["video"] == ["test" if i % 4 == 0 else "train" for i in range(12)]
+    assert splits["single"] == ["train"] and set(splits["ring"]) == {"test"} and splits["rig"].count("test") == 2
+    video_yaw = np.degrees(np.linalg.norm(s.global_rt[:12, :3], axis=1))
+    assert 25 < video_yaw.max() <= 45  # head turns about +-40 degrees
+    assert np.allclose(s.global_rt[12:], 0) and len({v.w2c.tobytes() for v in s.views[:13]}) == 1  # fixed camera
+    rig = np.array([v.w2c for v in s.views if v.group == "rig"])
+    assert np.all(np.linalg.inv(rig)[:, 2, 3] > 0)  # frontal hemisphere
+
+
+def test_opencv_look_at_and_blender_conversion():
+    c2w = cameras.look_at_c2w(cameras.orbit_eye(0.0, 0.0, 2.0))
+    K = cameras.intrinsics(50.0, 64, 64)
+    # a point on the subject's left (+X) appears on the image's right; up (+Y) appears above the centre
+    uv, depth = cameras.project(np.array([[0.1, 0, 0], [0, 0.1, 0]]), K, np.linalg.inv(c2w))
+    assert uv[0, 0] > 32 and uv[1, 1] < 32 and np.allclose(depth, 2.0)
+    bl = cameras.opencv_c2w_to_blender(c2w)
+    assert np.allclose(bl[:3, 2], [0, 0, 1])  # Blender's camera looks down its -Z: toward the head at -Z
+    assert np.allclose(bl[:3, 1], [0, 1, 0])  # Blender's camera +Y is image up
+    assert np.allclose(cameras.blender_to_opencv_w2c(bl), np.linalg.inv(c2w))
+
+
+def test_degrade_is_seeded_and_keeps_alpha():
+    rgba = np.random.default_rng(0).integers(0, 256, (32, 32, 4), dtype=np.uint8)
+    sensor = {"gain": [1.05, 1.0, 0.92], "noise_std": 0.02, "jpeg_quality": 80, "noise_seed": 3}
+    a, b = degrade(rgba, sensor, 1), degrade(rgba, sensor, 1)
+    assert np.array_equal(a, b) and np.array_equal(a[..., 3], rgba[..., 3])
+    assert not np.array_equal(a, degrade(rgba, sensor, 2))
+
+
+@pytest.mark.parametrize("domain", ["prior", "eval"])
+def test_subject_assets_from_head_model(domain):
+    """Textures and hair shell on the real head model: every part present, hair off the skin."""
+    from gasp.config import HeadConfig
+    from gasp.head import build_head_model
+    from synth.assets import build_assets
+
+    model = build_head_model(HeadConfig(mesh_detail=0))
+    cfg = SynthConfig(prior_views=3, video_frames=2, ring_views=1, rig_cameras=2, rig_test_cameras=1)
+    for index in range(8):  # find a subject with hair
+        sample = samplers.sample_subject(cfg, model.n_shape, model.n_expr, domain, index)
+        if not sample.hair["bald"]:
+            break
+    assets = build_assets(model, sample, 64)
+    names = [p.name for p in assets.parts]
+    assert names == ["skin", "eyes", "mouth", "hair"]
+    hair, skin = assets.parts[3], assets.parts[0]
+    assert hair.positions.shape[0] == len(sample.views)
+    assert hair.positions[..., 1].max() > skin.positions[..., 1].max() + 0.003  # volume above the crown
+    albedo = assets.materials["head"].albedo
+    assert albedo.shape == (64, 64, 3) and 0 < albedo.min() and albedo.max() < 1
