@@ -1,0 +1,369 @@
+"""Fit a person's avatar from one image, a short video or a multi-view rig (the paper's three stages).
+
+    stage "invert"  : optimise the identity code z of the prior          (A = C + D(f, z))
+    stage "decoder" : fine-tune the decoder D, features f and template C frozen
+    stage "refine"  : bake A and optimise the Gaussians directly
+    L_prior         : L2 from the current attributes to the stage-1 attributes, in every stage
+                      (in stage 1 itself: to the attributes it started from, the prior's mean avatar)
+
+Baselines and ablations are switches (`METHODS`) on this one implementation. The result is an
+`Avatar` (gasp/avatar_package.py): Gaussians bound to the head mesh, animated by the head model,
+no prior and no decoder needed.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gasp import losses
+from gasp.avatar import gaussians_from_attributes, template_attributes
+from gasp.avatar_package import (Avatar, Motion, OffsetMLP, apply_offsets, compact_binding, head_model,
+                                 motion_condition, splat_frames)
+from gasp.config import Config
+from gasp.data import Subject
+from gasp.head.uv import uv_binding
+from gasp.prior import GaspPrior
+from gasp.render import rasterize
+
+STAGES = ("invert", "decoder", "refine")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    from_prior: bool           # start from the prior (else: head-model template Gaussians)
+    stages: tuple[str, ...]    # subset of STAGES, in order
+    prior_reg: bool = True     # L_prior in every stage
+    offset_mlp: bool = False   # FlashAvatar-style expression-conditioned offset MLP, trained from scratch
+
+
+# Which prior checkpoint each method uses is the workflow's choice (gasp/targets.py PRIOR_OF_METHOD).
+METHODS: dict[str, MethodSpec] = {
+    "gasp": MethodSpec(True, STAGES),
+    "no_prior_reg": MethodSpec(True, STAGES, prior_reg=False),
+    "no_stage1": MethodSpec(True, ("decoder", "refine")),
+    "no_stage2": MethodSpec(True, ("invert", "refine")),
+    "prior_1subject": MethodSpec(True, STAGES),
+    "prior_few": MethodSpec(True, STAGES),
+    "no_prior": MethodSpec(False, ("refine",), prior_reg=False),
+    "flashavatar_style": MethodSpec(False, ("refine",), prior_reg=False, offset_mlp=True),
+}
+
+# setting -> (view group, split or None = any) of the dataset (docs/interfaces.md, gasp/data.py)
+SETTING_VIEWS: dict[str, tuple[str, str | None]] = {
+    "monocular": ("video", "train"),
+    "single": ("single", None),
+    "multiview": ("rig", "train"),
+}
+
+LOSS_VIEWS = 8  # views of the fixed set on which each stage's loss is measured before and after
+# Stage 3 updates a Gaussian only in steps whose frames see it: compositing weight above this many
+# pixels in the view (gaussian_visibility, measured once when the stage starts). Adam normalises
+# gradient size away, so without the mask a Gaussian seen through a 1e-3 transmittance gap, or
+# pulled only by L_prior, would move as far as a fully visible one.
+SEEN_WEIGHT = 0.1
+
+
+class FitError(ValueError):
+    """Bad fitting input; the message names the file and the field."""
+
+
+def method_spec(name: str) -> MethodSpec:
+    if name not in METHODS:
+        raise FitError(f"unknown method {name!r}; known: {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def background_color(cfg: Config) -> tuple[float, float, float]:
+    return (1.0, 1.0, 1.0) if cfg.eval.background == "white" else (0.0, 0.0, 0.0)
+
+
+def fit_views(subject: Subject, setting: str) -> Subject:
+    """The views a setting fits on (monocular: video/train; single: the single frame; multiview: rig/train)."""
+    if setting not in SETTING_VIEWS:
+        raise FitError(f"unknown setting {setting!r}; known: {', '.join(SETTING_VIEWS)}")
+    group, split = SETTING_VIEWS[setting]
+    views = subject.select(group, split)
+    if len(views) == 0:
+        raise FitError(f"{subject.dir / 'cameras.json'}: views: none with group {group!r}"
+                       f"{'' if split is None else f' and split {split!r}'} (needed by setting {setting!r})")
+    if views.images is None:
+        raise FitError(f"{subject.dir}: images: not loaded")
+    return views
+
+
+@dataclass
+class Target:
+    """Fit views as tensors: rgb (V,H,W,3) composited on the background, alpha (V,H,W,1), K (V,3,3),
+    w2c (V,4,4), verts (V,Vv,3) the posed mesh per view, cond (V,E+3) expression condition."""
+    rgb: Tensor
+    alpha: Tensor
+    K: Tensor
+    w2c: Tensor
+    verts: Tensor
+    cond: Tensor
+    width: int
+    height: int
+
+    def __len__(self) -> int:
+        return len(self.rgb)
+
+
+def make_target(views: Subject, head, background: Tensor, device) -> Target:
+    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=device)  # noqa: E731
+    img = t(views.images)
+    alpha = img[..., 3:4]
+    rgb = img[..., :3] * alpha + background * (1 - alpha)
+    motion = Motion.from_subject(views)
+    with torch.no_grad():
+        shape = t(views.shape).unsqueeze(0).expand(len(views), -1)
+        verts = head.verts(shape, t(motion.expr), t(motion.jaw), t(motion.neck), t(motion.global_rt))
+    return Target(rgb, alpha, t(views.K), t(views.w2c), verts, motion_condition(motion, device),
+                  views.width, views.height)
+
+
+class Adam:
+    """Adam on a list of tensors, with an optional row mask for the attribute tensor.
+
+    Our own rather than torch.optim.Adam, whose first use imports torch._dynamo (about 10 s per
+    fitting process). With `row_selective`, `step(rows)` updates only the rows (Gaussians) given,
+    as gsplat's SelectiveAdam (there "rows" = projected into the view; here = seen, SEEN_WEIGHT):
+    the other rows keep their values and moments. `lr`: a float, or (A,) per attribute column.
+    """
+
+    def __init__(self, params: list[Tensor], lr: float | Tensor, row_selective: bool = False, betas=(0.9, 0.999),
+                 eps: float = 1e-8):
+        self.params, self.lr, self.row_selective, self.betas, self.eps = list(params), lr, row_selective, betas, eps
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+        self.t = [torch.zeros(p.shape[0], *[1] * (p.dim() - 1), device=p.device) for p in self.params]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self, rows: Tensor | None = None) -> None:
+        b1, b2 = self.betas
+        sel = rows if (self.row_selective and rows is not None) else slice(None)
+        for p, m, v, t in zip(self.params, self.m, self.v, self.t):
+            if p.grad is None:
+                continue
+            g = p.grad[sel]
+            t[sel] += 1  # per-row step count: bias correction counts only the steps a row took
+            m[sel] = m_s = b1 * m[sel] + (1 - b1) * g
+            v[sel] = v_s = b2 * v[sel] + (1 - b2) * g * g
+            p[sel] -= self.lr * (m_s / (1 - b1 ** t[sel])) / ((v_s / (1 - b2 ** t[sel])).sqrt() + self.eps)
+
+
+@dataclass
+class StageReport:
+    name: str
+    steps: int
+    seconds: float
+    loss_before: float
+    loss_after: float
+
+
+@dataclass
+class FitResult:
+    """avatar; per-stage reports; per-step log rows; attributes (N,A) at the end of each stage; seconds
+    from the call to the avatar (data preparation included)."""
+    avatar: Avatar
+    stages: list[StageReport]
+    log: list[dict]
+    snapshots: dict[str, Tensor] = field(default_factory=dict)
+    seconds: float = 0.0
+    lpips: str = ""  # whether LPIPS was used (its weights may be missing)
+
+
+class _Stage:
+    """One stage's trainable state: `base()` -> (N,A) the static attributes (what L_prior compares),
+    `frames(base, idx)` -> (N,A)|(B,N,A) the attributes rendered for frames idx, `step(photo, reg, idx)`
+    one optimiser update."""
+    base: Callable[[], Tensor]
+    frames: Callable[[Tensor, Tensor], Tensor]
+    step: Callable[[Tensor, Tensor, Tensor], None]
+
+
+def _prior_stage(prior: GaspPrior, z: Tensor, params: list[Tensor], lr: float) -> _Stage:
+    opt = Adam(params, lr)
+    s = _Stage()
+    s.base = lambda: prior.decode(z.unsqueeze(0))[0]
+    s.frames = lambda base, idx: base
+
+    def step(photo, reg, idx):
+        opt.zero_grad()
+        (photo + reg).backward()
+        opt.step()
+    s.step = step
+    return s
+
+
+def _refine_stage(attrs: Tensor, mlp: OffsetMLP | None, uv: Tensor, cond: Tensor, seen: Tensor, cfg: Config) -> _Stage:
+    """seen (V,N) bool: which Gaussians each fit view sees; a step updates those its frames see."""
+    row_opt = Adam([attrs], cfg.fit.lr_gaussians, row_selective=True, eps=1e-15)  # 3DGS's eps
+    mlp_opt = None if mlp is None else Adam(list(mlp.parameters()), cfg.fit.lr_decoder)
+    s = _Stage()
+    s.base = lambda: attrs
+    s.frames = (lambda base, idx: base) if mlp is None else (lambda base, idx: apply_offsets(base, mlp, uv, cond[idx]))
+
+    def step(photo, reg, idx):
+        row_opt.zero_grad()
+        if mlp_opt is not None:
+            mlp_opt.zero_grad()
+        (photo + reg).backward()
+        row_opt.step(seen[idx].any(0))
+        if mlp_opt is not None:
+            mlp_opt.step()
+    s.step = step
+    return s
+
+
+class Photometric:
+    """The image terms of every stage, gasp/losses.py's: w_l1 L1 + w_ssim (1 - SSIM) + w_alpha alpha-L1
+    + w_lpips LPIPS (LPIPS only when its weights exist; `note` says which). Images (B,H,W,3) on one
+    background, alphas (B,H,W,1) -> scalar."""
+
+    def __init__(self, cfg: Config, device):
+        self.f = cfg.fit
+        self.lpips = losses.LpipsLoss(cfg.metrics, cfg.fit.w_lpips) if cfg.fit.w_lpips > 0 else None
+        if self.lpips is not None and not self.lpips.available:
+            self.lpips = None
+            self.note = "LPIPS weights missing: w_lpips = 0"
+        else:
+            self.note = "used" if self.lpips is not None else "w_lpips = 0"
+        if self.lpips is not None:
+            self.lpips.model.to(device)
+
+    def __call__(self, rgb: Tensor, alpha: Tensor, gt: Tensor, gt_alpha: Tensor) -> Tensor:
+        cf = lambda x: x.permute(0, 3, 1, 2)  # noqa: E731  (the losses take channels first)
+        pred, gt = cf(rgb), cf(gt)
+        loss = losses.photometric(pred, gt, self.f.w_l1, self.f.w_ssim) + self.f.w_alpha * losses.alpha_l1(
+            cf(alpha), cf(gt_alpha))
+        if self.lpips is not None:
+            loss = loss + self.lpips(pred, gt)
+        return loss
+
+
+def prior_loss(attrs: Tensor, ref: Tensor | None, weight: float) -> Tensor:
+    """weight * L_prior (losses.prior_reg: mean over Gaussians of ||A_i - ref_i||^2); 0 without a reference."""
+    if ref is None or weight == 0:
+        return attrs.new_zeros(())
+    return weight * losses.prior_reg(attrs, ref)
+
+
+def gaussian_visibility(attrs: Tensor, target: Target, faces: Tensor, binding, avatar_cfg) -> Tensor:
+    """How much each Gaussian shows in each target view: its compositing weight alpha_i * T_i summed
+    over the pixels of view v -> (V,N), in pixels. Zero for Gaussians hidden behind others (past
+    the rasterizer's transmittance cut-off) or outside the view.
+
+    Rendered with one scalar colour c_vi per Gaussian: view v's image is sum_i c_vi alpha_i T_i, so
+    the gradient of its sum with respect to c_vi is exactly that weight.
+    """
+    c = torch.zeros(len(target), attrs.shape[-2], 1, device=attrs.device, requires_grad=True)
+    with torch.no_grad():
+        means, quats, scales, opacities, _ = gaussians_from_attributes(attrs.detach(), target.verts, faces, binding,
+                                                                       avatar_cfg.scale_mode)
+    for t in range(len(target)):
+        img, _, _ = rasterize(means[t], quats[t], scales[t], opacities[t], c[t], target.w2c[t:t + 1],
+                              target.K[t:t + 1], target.width, target.height)
+        img.sum().backward()
+    return c.grad[..., 0]
+
+
+def fit(subject: Subject, setting: str, method: str, cfg: Config, prior: GaspPrior | None = None,
+        device: str | torch.device = "cpu", seed: int = 0, echo: Callable[[str], None] | None = None) -> FitResult:
+    """Fit `method` to the `setting` views of `subject` (images loaded). `prior` is required by the
+    methods that start from it and ignored by the others (it is copied, never modified)."""
+    spec = method_spec(method)
+    if spec.from_prior and prior is None:
+        raise FitError(f"method {method!r} needs a prior checkpoint (--prior)")
+    echo = echo or (lambda s: None)
+    t_start = time.perf_counter()
+    head = head_model(cfg.head, str(device))
+    background = torch.tensor(background_color(cfg), device=device)
+    views = fit_views(subject, setting)
+    target = make_target(views, head, background, device)
+    faces = head.faces
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    w_prior = cfg.fit.w_prior if spec.prior_reg else 0.0
+    photometric = Photometric(cfg, device)
+
+    if spec.from_prior:
+        prior = copy.deepcopy(prior).to(device).requires_grad_(False)
+        binding, region_names = prior.binding, prior.region_names
+        z = prior.mean_latent().to(device).clone()
+        with torch.no_grad():
+            ref = prior.decode(z.unsqueeze(0))[0]  # stage 1 pulls toward the prior's mean avatar
+    else:
+        b = uv_binding(head, cfg.avatar.uv_resolution)
+        binding = type(b)(**{k: getattr(b, k).to(device) for k in ("face_ids", "barys", "regions", "uv")})
+        region_names, ref = list(head.regions), None
+    mlp = OffsetMLP(target.cond.shape[1]).to(device) if spec.offset_mlp else None
+
+    faces_c, binding_c = compact_binding(faces, binding)
+
+    def render(attrs, idx):
+        return splat_frames(attrs, target.verts[idx], faces_c, binding_c, cfg.avatar, target.K[idx], target.w2c[idx],
+                            target.width, target.height, background)
+
+    loss_idx = torch.as_tensor(np.unique(np.linspace(0, len(target) - 1, LOSS_VIEWS).round().astype(int)))
+
+    def photo_on_loss_views(stage: _Stage) -> float:
+        with torch.no_grad():
+            return photometric(*render(stage.frames(stage.base(), loss_idx), loss_idx), target.rgb[loss_idx],
+                               target.alpha[loss_idx]).item()
+
+    reports, log, snapshots = [], [], {}
+    photo_now = None  # photometric loss of the current attributes on the loss views (unchanged between stages)
+    for name in spec.stages:
+        if name == "invert":
+            z.requires_grad_(True)
+            stage, steps = _prior_stage(prior, z, [z], cfg.fit.lr_latent), cfg.fit.stage1_steps
+        elif name == "decoder":
+            z.requires_grad_(False)
+            decoder = [p for m in (prior.first_f, prior.first_z, *prior.hidden, prior.out) for p in m.parameters()]
+            for p in decoder:
+                p.requires_grad_(True)
+            stage, steps = _prior_stage(prior, z, decoder, cfg.fit.lr_decoder), cfg.fit.stage2_steps
+        else:
+            with torch.no_grad():  # bake: from here on no network but the optional offset MLP
+                attrs = (prior.decode(z.unsqueeze(0))[0] if spec.from_prior
+                         else template_attributes(binding, cfg.avatar).to(device)).clone()
+            seen = gaussian_visibility(attrs, target, faces_c, binding_c, cfg.avatar) > SEEN_WEIGHT
+            attrs.requires_grad_(True)
+            stage = _refine_stage(attrs, mlp, binding.uv, target.cond, seen, cfg)
+            steps = cfg.fit.stage3_steps if spec.from_prior else cfg.fit.direct_steps
+        if photo_now is None:
+            photo_now = photo_on_loss_views(stage)
+        with torch.no_grad():
+            loss_before = photo_now + prior_loss(stage.base(), ref, w_prior).item()
+        t0 = time.perf_counter()
+        for it in range(steps):
+            idx = torch.randperm(len(target), generator=gen)[:cfg.fit.batch_size]
+            base = stage.base()
+            photo = photometric(*render(stage.frames(base, idx), idx), target.rgb[idx], target.alpha[idx])
+            reg = prior_loss(base, ref, w_prior)
+            stage.step(photo, reg, idx)
+            log.append({"stage": name, "step": it, "loss": photo.item() + reg.item(), "photo": photo.item(),
+                        "prior": reg.item(), "seconds": round(time.perf_counter() - t0, 4)})
+        seconds = time.perf_counter() - t0
+        with torch.no_grad():
+            snapshots[name] = stage.base().detach().clone()
+            photo_now = photo_on_loss_views(stage)
+            loss_after = photo_now + prior_loss(snapshots[name], ref, w_prior).item()
+        reports.append(StageReport(name, steps, seconds, loss_before, loss_after))
+        echo(f"stage {name}: {steps} steps in {seconds:.1f} s ({steps / max(seconds, 1e-9):.2f} it/s), "
+             f"loss {loss_before:.4f} -> {loss_after:.4f}")
+        if name == "invert":
+            ref = snapshots[name]  # L_prior of the later stages: L2 to the stage-1 attributes
+    avatar = Avatar(attrs.detach(), binding, torch.as_tensor(views.shape, dtype=torch.float32, device=device),
+                    cfg.head, cfg.avatar, list(region_names), mlp, {})
+    return FitResult(avatar, reports, log, snapshots, time.perf_counter() - t_start, photometric.note)

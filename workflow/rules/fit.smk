@@ -1,0 +1,58 @@
+# Fitting (issue 7): one job per (setting, method, eval subject) cell of T.fit_cells(CFG). Methods that
+# fit through a prior depend on their variant's checkpoint (T.PRIOR_OF_METHOD); the baselines need none.
+# The code is listed as input so edits re-trigger fitting (a shell rule does not notice edits to what it calls).
+import glob
+
+FIT_CODE = sorted(["gasp/fit.py", "gasp/avatar_package.py", "gasp/avatar.py", "gasp/losses.py", "gasp/data.py",
+                   "gasp/prior.py", "gasp/cli/fit.py", *glob.glob("gasp/head/*.py"), *glob.glob("gasp/render/*.py")])
+# The CLI reads the same config as Snakemake: params.yaml plus every --configfile given to snakemake.
+FIT_CONFIG_ARGS = " ".join(f"--configfile {f}" for f in workflow.overwrite_configfiles)
+FIT_SETTINGS = sorted({c.setting for c in FIT_CELLS}) or ["none"]
+FIT_METHODS = sorted({c.method for c in FIT_CELLS}) or ["none"]
+
+
+def fit_prior(wildcards):
+    variant = T.PRIOR_OF_METHOD.get(wildcards.method)
+    return [] if variant is None else [T.prior_checkpoint(variant)]
+
+
+rule fit:
+    input:
+        subject=f"{T.SYNTH}/eval/{{subject}}/DONE",
+        manifest=T.manifest("eval"),
+        prior=fit_prior,
+        code=FIT_CODE,
+    output:
+        avatar=f"{T.FITS}/{{setting}}/{{method}}/{{subject}}/avatar.npz",
+        log=f"{T.FITS}/{{setting}}/{{method}}/{{subject}}/fit_log.csv",
+        summary=f"{T.FITS}/{{setting}}/{{method}}/{{subject}}/fit.json",
+    log:
+        f"{T.FITS}/{{setting}}/{{method}}/{{subject}}/fit.log",
+    wildcard_constraints:
+        setting="|".join(FIT_SETTINGS),
+        method="|".join(FIT_METHODS),
+        subject="|".join(EVAL_SUBJECTS) or "none",
+    params:
+        prior=lambda w, input: f"--prior {input.prior[0]}" if input.prior else "",
+    threads: 1
+    resources:
+        gpus=1 if CFG.compute.device == "cuda" else 0,
+    shell:
+        "gasp fit {T.SYNTH}/eval/{wildcards.subject} --setting {wildcards.setting} --method {wildcards.method} "
+        "{params.prior} --out {T.FITS}/{wildcards.setting}/{wildcards.method}/{wildcards.subject} "
+        "{FIT_CONFIG_ARGS} > {log} 2>&1"
+
+
+rule fit_figure:
+    input:
+        subject=f"{T.SYNTH}/eval/{{subject}}/DONE",
+        avatars=lambda w: [f"{c.fit_dir}/avatar.npz" for c in FIT_CELLS
+                           if c.setting == "monocular" and c.subject == w.subject],
+        code=["gasp/export.py", "gasp/avatar_package.py", "gasp/cli/fit.py"],
+    output:
+        f"{T.REPORTS}/figures/methods_{{subject}}.png",
+    wildcard_constraints:
+        subject="|".join(EVAL_SUBJECTS) or "none",
+    shell:
+        "gasp fit-figure {T.SYNTH}/eval/{wildcards.subject} --fits {T.FITS} --setting monocular --out {output} "
+        "{FIT_CONFIG_ARGS}"
