@@ -8,3 +8,4 @@ validate(config, "workflow/schemas/params.schema.json")
 CFG = config_from_snakemake(config)
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/fit.smk"

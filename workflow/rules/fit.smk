@@ -11,6 +11,11 @@ FIT_SETTINGS = sorted({c.setting for c in FIT_CELLS}) or ["none"]
 FIT_METHODS = sorted({c.method for c in FIT_CELLS}) or ["none"]
 
 
+rule fits:
+    input:
+        [f"{c.fit_dir}/avatar.npz" for c in FIT_CELLS],
+
+
 def fit_prior(wildcards):
     variant = T.PRIOR_OF_METHOD.get(wildcards.method)
     return [] if variant is None else [T.prior_checkpoint(variant)]
