@@ -8,4 +8,5 @@ validate(config, "workflow/schemas/params.schema.json")
 CFG = config_from_snakemake(config)
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/synth.smk"
 include: "workflow/rules/fit.smk"

@@ -19,7 +19,7 @@ class Anatomy:
     """Feature positions on the subject's neutral mesh (head frame, metres).
 
     pupils (2,3) left (+x) first; nose_tip, mouth_centre (3,); lip_points (M,3), eye_points (K,3),
-    brow_points (B,3): vertices of those regions, for soft distance falloffs.
+    brow_points (B,3), ear_points (A,3): vertices of those regions, for soft distance falloffs.
     """
     pupils: np.ndarray
     nose_tip: np.ndarray
@@ -27,6 +27,7 @@ class Anatomy:
     lip_points: np.ndarray
     eye_points: np.ndarray
     brow_points: np.ndarray
+    ear_points: np.ndarray
 
 
 def measure_anatomy(model, verts: np.ndarray) -> Anatomy:
@@ -44,7 +45,8 @@ def measure_anatomy(model, verts: np.ndarray) -> Anatomy:
     lips = region_verts("lips")
     return Anatomy(pupils=np.stack([lm["pupil_l"], lm["pupil_r"]]), nose_tip=lm["nose_tip"],
                    mouth_centre=(lm["mouth_corner_l"] + lm["mouth_corner_r"] + lm["upper_lip"] + lm["lower_lip"]) / 4,
-                   lip_points=lips, eye_points=region_verts("eyes"), brow_points=region_verts("brows"))
+                   lip_points=lips, eye_points=region_verts("eyes"), brow_points=region_verts("brows"),
+                   ear_points=region_verts("ears"))
 
 
 def _dist(points: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -123,8 +125,8 @@ def paint_head(points: np.ndarray, regions: np.ndarray, an: Anatomy, app: dict, 
         colour = hair_rgb * 0.8 + 0.02 if app["beard"] != "stubble" else hair_rgb * 0.5 + 0.01
         rgb = _mix(rgb, colour, np.clip(beard * dens * (0.5 + 0.5 * speck), 0, 1))
 
-    # scalp: hair roots darken it wherever hair grows (also visible where the shell is thin)
-    rgb = _mix(rgb, hair_rgb * 0.9 + 0.01, 0.85 * hair_cover * ~is_["face"])
+    # scalp: hair roots colour it wherever hair grows, a little beyond the shell's edge
+    rgb = _mix(rgb, hair_rgb * 0.8 + 0.005, 0.9 * hair_cover)
 
     # eyes: sclera with reddish corners, iris with radial fibres and a dark limbal ring, pupil
     eye_rgb = _paint_eyes(P, an, app)

@@ -113,7 +113,8 @@ def build_assets(model, sample: SubjectSample, tex_res: int) -> SubjectAssets:
 
     points, regions, _, _, fill = texel_surface(model, neutral, tex_res)
     cover_t = hairlib.hair_cover(points, regions, anatomy, sample.hair)
-    rgb, rough = paint_head(points, regions, anatomy, sample.appearance, cover_t, sample.hair)
+    scalp_paint = hairlib.hair_cover(points, regions, anatomy, sample.hair, lower=0.06)
+    rgb, rough = paint_head(points, regions, anatomy, sample.appearance, scalp_paint, sample.hair)
     app = sample.appearance
     materials = {"head": MaterialSpec(_to_image(rgb, fill), _to_image(rough, fill), specular=app["specular"],
                                       subsurface=app["subsurface"])}
@@ -131,12 +132,13 @@ def build_assets(model, sample: SubjectSample, tex_res: int) -> SubjectAssets:
         cover_v = hairlib.hair_cover(neutral, vertex_region.astype(str), anatomy, sample.hair)
         keep = np.zeros(len(faces), bool)
         keep[hairlib.shell_faces(faces, cover_v)] = True
-        offset = hairlib.thickness(neutral, cover_v, sample.hair)
+        volume_ramp = hairlib.hair_cover(neutral, vertex_region.astype(str), anatomy, sample.hair, ramp=0.45)
+        offset = hairlib.thickness(neutral, volume_ramp, sample.hair)
         shell_pos = hairlib.shell(posed, faces, offset)
         f, uv, pos = _split(faces, keep, uv_corners, shell_pos)
-        h_rgb, h_rough, h_height = hairlib.paint_hair(points, anatomy, sample.hair)
+        h_rgb, h_rough, h_height = hairlib.paint_hair(points, cover_t, sample.hair)
         materials["hair"] = MaterialSpec(_to_image(h_rgb, fill), _to_image(h_rough, fill),
                                          specular=0.45, bump=_to_image(h_height, fill),
-                                         bump_strength=0.4)
+                                         bump_strength=0.25)
         parts.append(MeshPart("hair", MASK_LABELS.index("hair"), "hair", f, uv, pos))
     return SubjectAssets(parts, materials, anatomy)

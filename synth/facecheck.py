@@ -43,7 +43,7 @@ def facecheck_report(records: list[dict], image_dir: Path) -> dict:
             dets = detector(rgb, 1)
             ok = len(dets) > 0
             per_image.append({"image": name, "subject": rec["subject"], "skin_tone": rec["appearance"]["skin_tone"],
-                              "detected": ok})
+                              "detected": bool(ok)})
             if ok:
                 box = max(dets, key=lambda r: r.area())
                 desc = np.array(encoder.compute_face_descriptor(rgb, landmarks(rgb, box), 1))
@@ -84,6 +84,6 @@ def facecheck_report(records: list[dict], image_dir: Path) -> dict:
         "min_between_distance": float(np.min(between)) if between else None,
         "frac_between_below_0.6": float(np.mean(np.array(between) < 0.6)) if between else None,
     }
-    checks = {k: figures[k] >= v for k, v in THRESHOLDS.items()}
+    checks = {k: bool(figures[k] >= v) for k, v in THRESHOLDS.items()}
     return {**figures, "thresholds": THRESHOLDS, "checks": checks, "pass": all(checks.values()),
             "yaws": CHECK_YAWS, "per_image": per_image}

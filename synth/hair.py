@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from scipy.spatial import cKDTree
+
 from synth.albedo import Anatomy
 from synth.noise import smoothstep, wave_noise
 
@@ -16,15 +18,20 @@ _NO_HAIR = ("eyes", "lips", "mouth", "brows", "ears")
 _EPS = 0.0006  # metres: keeps the shell's edge just above the skin
 
 
-def hair_cover(P: np.ndarray, regions: np.ndarray, an: Anatomy, hair: dict) -> np.ndarray:
+def hair_cover(P: np.ndarray, regions: np.ndarray, an: Anatomy, hair: dict, lower: float = 0.0,
+               ramp: float = 0.14) -> np.ndarray:
     """Coverage (N,) at template points P (N,3): 1 under full hair, 0 on bare skin.
 
     The hairline is an elevation angle per azimuth about the head centre: high at the front
     (forehead; lowered by a fringe, raised by `hairline`), receding at the temples, above the ears,
-    and reaching down the back to the nape or, for long hair, the neck.
+    and reaching down the back to the nape or, for long hair, the neck; slightly irregular. Hair
+    thins out around the ears. `lower` (radians) moves the whole line down (the painted scalp
+    reaches a little below the shell's edge, so the edge sits on hair-coloured skin); `ramp`
+    (radians of elevation) is how far above the line coverage reaches 1.
     """
     if hair["bald"]:
         return np.zeros(len(P))
+    rng = np.random.default_rng(hair["noise_seed"] + 2)
     az = np.arctan2(P[:, 0], P[:, 2])                       # 0 front, +-pi back
     el = np.arctan2(P[:, 1], np.hypot(P[:, 0], P[:, 2]))
     a = np.abs(az)
@@ -33,21 +40,25 @@ def hair_cover(P: np.ndarray, regions: np.ndarray, an: Anatomy, hair: dict) -> n
     back = -0.45 - 0.75 * hair["length"]
     line = np.interp(a, [0.0, 0.55, 1.2, 1.75, 2.4, np.pi], [front, front, side, side, back, back])
     line += 0.25 * hair["temples"] * np.exp(-((a - 0.75) / 0.25) ** 2)  # receding temples
-    cover = smoothstep(line - 0.03, line + 0.09, el)
+    line += 0.04 * wave_noise(P, rng, 0.03, octaves=2) - lower
+    cover = smoothstep(line - 0.04, line + ramp, el)
     brow_top = an.brow_points[:, 1].max() + 0.008
     cover *= np.where(P[:, 2] > 0.02, smoothstep(brow_top, brow_top + 0.01, P[:, 1]), 1.0)
+    d_ear = cKDTree(an.ear_points).query(P, k=1)[0]
+    cover *= smoothstep(0.004, 0.03, d_ear)
     return cover * ~np.isin(regions, _NO_HAIR)
 
 
 def thickness(P: np.ndarray, cover: np.ndarray, hair: dict) -> np.ndarray:
-    """Shell offset (N,) in metres: volume at the crown, less at the sides, lumpy clumps; ~0 at the line."""
+    """Shell offset (N,) in metres: volume at the crown, less at the sides, broad soft clumps, and a
+    smooth ramp to ~0 at the hairline (`cover` should ramp wide, so hair lies flat there)."""
     rng = np.random.default_rng(hair["noise_seed"])
     el = np.arctan2(P[:, 1], np.hypot(P[:, 0], P[:, 2]))
     profile = 0.55 + 0.45 * smoothstep(-0.2, 0.9, el)
     back_low = smoothstep(-0.3, -0.05, -P[:, 2]) * (1 - smoothstep(-0.6, 0.2, el)) * hair["length"]
-    clumps = 1 + 0.35 * hair["clump"] * wave_noise(P, rng, 0.03, octaves=2)
+    clumps = 1 + 0.25 * hair["clump"] * wave_noise(P, rng, 0.04, octaves=3)
     t = hair["volume"] * (profile + 0.8 * back_low) * clumps
-    return _EPS + cover**0.6 * np.maximum(t, 0)
+    return _EPS + smoothstep(0.0, 1.0, cover) * np.maximum(t, 0)
 
 
 def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -70,23 +81,34 @@ def shell(verts: np.ndarray, faces: np.ndarray, offset_v: np.ndarray) -> np.ndar
     return verts + vertex_normals(verts, faces) * offset_v[None, :, None]
 
 
-def paint_hair(P: np.ndarray, an: Anatomy, hair: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Hair colour at template points P (N,3): (rgb (N,3), roughness (N,), strand height (N,) for bump).
+def paint_hair(P: np.ndarray, cover: np.ndarray, hair: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hair colour at template points P (N,3) with coverage (N,): (rgb (N,3), roughness (N,), height (N,)).
 
-    Strands run from the crown (offset sideways by the parting) down over the head: the pattern
-    varies fast across that flow and slowly along it.
+    Strands radiate from the crown (shifted sideways by the parting): the pattern varies across the
+    flow (azimuth about the crown axis, a few millimetres per strand group) and slowly along it.
+    Frequencies stay below the texel and pixel spacing, so nothing aliases into moire.
     """
     rng = np.random.default_rng(hair["noise_seed"] + 1)
-    crown = np.array([0.02 * hair["part"], 0.12, -0.03])
-    rel = P - crown
-    az = np.arctan2(rel[:, 0], rel[:, 2])
-    warp = 0.25 * wave_noise(P, rng, 0.05, octaves=2)
-    n_strands = hair["strand_freq"]
-    strands = sum(np.sin((az + warp) * n_strands * f + rng.uniform(0, 6.28)) * w
-                  for f, w in ((1.0, 0.5), (1.73, 0.3), (2.91, 0.2)))
-    clumps = wave_noise(P, rng, 0.02, octaves=2, anisotropy=(1.0, 0.3, 1.0))
-    shade = 0.72 + 0.2 * strands + 0.12 * clumps
     base = np.asarray(hair["rgb"])
-    rgb = base[None] * shade[:, None] * (1 + 0.25 * smoothstep(0.6, 1.0, clumps))[:, None]
-    rough = 0.32 + 0.08 * clumps
-    return rgb.clip(0.003, 0.95), rough.clip(0.1, 0.9), 0.5 + 0.5 * strands
+    rgb = np.tile(base, (len(P), 1))
+    rough = np.full(len(P), 0.35)
+    height = np.full(len(P), 0.5)
+    on = cover > 0
+    Q = P[on]
+    axis = np.array([0.25 * hair["part"], 1.0, -0.25])
+    axis /= np.linalg.norm(axis)
+    e1 = np.cross(axis, [0.0, 0.0, 1.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(axis, e1)
+    polar = np.arccos(np.clip(Q @ axis / np.linalg.norm(Q, axis=1), -1, 1))
+    az = np.arctan2(Q @ e2, Q @ e1) + 0.08 * wave_noise(Q, rng, 0.08, octaves=2)
+    k = int(hair["strand_freq"])
+    strands = sum(w * np.sin(az * round(k * f) + rng.uniform(0, 2 * np.pi))
+                  for f, w in ((1.0, 0.5), (1.618, 0.3), (2.718, 0.2)))
+    strands *= smoothstep(0.15, 0.45, polar)  # the whorl at the crown would alias
+    lowfreq = wave_noise(Q, rng, 0.04, octaves=2)
+    shade = (0.75 + 0.2 * strands + 0.1 * lowfreq) * (0.75 + 0.25 * cover[on])
+    rgb[on] = base[None] * shade[:, None]
+    rough[on] = 0.55 + 0.08 * lowfreq
+    height[on] = 0.5 + 0.5 * strands
+    return rgb.clip(0.003, 0.95), rough.clip(0.1, 0.9), height

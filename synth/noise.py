@@ -8,13 +8,14 @@ import numpy as np
 
 
 def wave_noise(points: np.ndarray, rng: np.random.Generator, scale: float, octaves: int = 3,
-               waves: int = 24, anisotropy=(1.0, 1.0, 1.0)) -> np.ndarray:
+               waves: int = 16, anisotropy=(1.0, 1.0, 1.0)) -> np.ndarray:
     """(N,3) metres -> (N,) fractal noise, roughly zero-mean, unit std.
 
     scale: feature size of the first octave in metres; each octave halves it at half the amplitude.
     anisotropy: per-axis frequency multipliers (stretches features along axes with small values).
     """
-    out = np.zeros(len(points))
+    pts = np.asarray(points, np.float32)
+    out = np.zeros(len(pts), np.float32)
     total = 0.0
     for o in range(octaves):
         d = rng.standard_normal((waves, 3)) * np.asarray(anisotropy)
@@ -22,9 +23,10 @@ def wave_noise(points: np.ndarray, rng: np.random.Generator, scale: float, octav
         k = 2 * np.pi / (scale / 2**o) * rng.uniform(0.7, 1.3, waves)
         phase = rng.uniform(0, 2 * np.pi, waves)
         amp = 0.5**o
-        out += amp * np.sin(points @ (d * k[:, None]).T + phase).sum(1) * np.sqrt(2.0 / waves)
+        arg = pts @ (d * k[:, None]).T.astype(np.float32) + phase.astype(np.float32)
+        out += np.float32(amp * np.sqrt(2.0 / waves)) * np.sin(arg, out=arg).sum(1)
         total += amp**2
-    return out / np.sqrt(total)
+    return (out / np.sqrt(total)).astype(np.float64)
 
 
 def smoothstep(e0: float, e1: float, x):

@@ -99,8 +99,6 @@ def render_previews(cfg: Config, subjects: list[tuple[str, int]], yaws: list[flo
     out_dir/previews.json (per subject: appearance, hair, image names). Eval subjects get their sensor
     effects too.
     """
-    from blenderproc.python.utility.Initializer import clean_up
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = _head(cfg)
@@ -112,7 +110,7 @@ def render_previews(cfg: Config, subjects: list[tuple[str, int]], yaws: list[flo
     scene.configure_renderer(bproc, resolution, resolution, s.samples)
     records = []
     for domain, index in tqdm(subjects, desc="previews", unit="subject"):
-        clean_up(clean_up_camera=False)
+        bproc.clean_up(clean_up_camera=False)
         sample = sample_subject(s, model.n_shape, model.n_expr, domain, index)
         n = len(yaws)
         expr, jaw, neck = sample_expressions(np.random.default_rng(sample.seed), n, model.n_expr, 0.5)

@@ -155,7 +155,7 @@ def sample_appearance(rng: np.random.Generator) -> dict:
         "beard_density": float(rng.uniform(0.4, 1.0)),
         "eye_shadow": float(rng.uniform(0.0, 0.25)),
         "roughness": float(rng.uniform(0.38, 0.6)),
-        "specular": float(rng.uniform(0.3, 0.5)),
+        "specular": float(rng.uniform(0.25, 0.4)),
         "subsurface": float(rng.uniform(0.0, 0.1)),
         "noise_seed": int(rng.integers(0, 2**31 - 1)),
     }
@@ -173,14 +173,14 @@ def sample_hair(rng: np.random.Generator, appearance: dict) -> dict:
         "bald": bald,
         "melanin": melanin, "red": red, "grey": grey,
         "rgb": hair_albedo(melanin, red, grey).tolist(),
-        "volume": 0.0 if bald else float(rng.uniform(0.012, 0.028) if long_hair else rng.uniform(0.005, 0.02)),
+        "volume": 0.0 if bald else float(rng.uniform(0.015, 0.035) if long_hair else rng.uniform(0.006, 0.025)),
         "length": float(rng.uniform(0.6, 1.0) if long_hair else rng.uniform(0.0, 0.5)),
         "hairline": float(rng.uniform(-0.01, 0.03) + (0.02 * rng.random() if appearance["masculine"] > 0.7 else 0)),
         "temples": float(rng.uniform(0.0, 1.0) * appearance["masculine"]),
         "part": float(rng.uniform(-1, 1)),
         "fringe": float(rng.uniform(0.3, 1.0) if rng.random() < 0.3 else 0.0),
         "clump": float(rng.uniform(0.2, 1.0)),
-        "strand_freq": float(rng.uniform(250, 500)),
+        "strand_freq": float(rng.uniform(60, 110)),
         "noise_seed": int(rng.integers(0, 2**31 - 1)),
     }
 

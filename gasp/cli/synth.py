@@ -157,7 +157,7 @@ def _facecheck(args) -> int:
     from synth.samplers import CHECK_LIGHT
 
     spec = {"subjects": [["prior", i] for i in range(args.subjects)], "yaws": CHECK_YAWS, "pitch": 5.0,
-            "resolution": args.resolution, "light": CHECK_LIGHT, "distance": 0.75}
+            "resolution": args.resolution, "light": CHECK_LIGHT, "distance": 0.55}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.keep or tmp)
         report = facecheck_report(run_previews(args, spec, out), out)

@@ -1,0 +1,43 @@
+# Synthetic data (issue 5): one job per subject (`gasp synth render`, one Blender process each), then
+# one manifest per domain. A subject's output is its DONE marker (written last, after every file of
+# the folder); downstream rules depend on data/synth/<domain>/manifest.json. Code is listed as
+# input so edits re-trigger rendering (a shell rule does not notice edits to what it calls).
+import glob
+
+from gasp.data import subject_id
+
+SYNTH_CODE = sorted(["gasp/data.py", "gasp/cli/synth.py", *glob.glob("synth/*.py"), *glob.glob("gasp/head/*.py")])
+SYNTH_SUBJECTS = {
+    "prior": [subject_id("prior", i) for i in range(CFG.synth.prior_subjects)],
+    "eval": [subject_id("eval", i) for i in range(CFG.synth.eval_subjects)],
+}
+
+
+rule synth_subject:
+    input:
+        code=SYNTH_CODE,
+    output:
+        f"{T.SYNTH}/{{domain}}/{{subject}}/DONE",
+    log:
+        f"{T.SYNTH}/logs/{{domain}}/{{subject}}.log",
+    params:
+        synth=CFG.synth.__dict__,
+        head=CFG.head.__dict__,
+    wildcard_constraints:
+        domain="prior|eval",
+        subject=r"[pe][0-9]+",
+    threads: 1
+    shell:
+        "gasp synth render --domain {wildcards.domain} --subject {wildcards.subject} "
+        "--out {T.SYNTH}/{wildcards.domain}/{wildcards.subject} --threads {threads} {CONFIG_ARGS} > {log} 2>&1"
+
+
+rule synth_manifest:
+    input:
+        lambda wc: [f"{T.SYNTH}/{wc.domain}/{s}/DONE" for s in SYNTH_SUBJECTS[wc.domain]],
+    output:
+        T.manifest("{domain}"),
+    wildcard_constraints:
+        domain="prior|eval",
+    shell:
+        "gasp synth manifest --domain {wildcards.domain} --root {T.SYNTH} {CONFIG_ARGS}"
