@@ -14,7 +14,7 @@ from scipy.spatial import cKDTree
 from synth.albedo import Anatomy
 from synth.noise import smoothstep, wave_noise
 
-NO_HAIR = ("eyes", "lips", "mouth", "brows", "ears")
+_NO_HAIR = ("eyes", "lips", "mouth", "brows", "ears")
 _EPS = 0.0006  # metres: keeps the shell's edge just above the skin
 
 
@@ -46,7 +46,7 @@ def hair_cover(P: np.ndarray, regions: np.ndarray, an: Anatomy, hair: dict, lowe
     cover *= np.where(P[:, 2] > 0.02, smoothstep(brow_top, brow_top + 0.01, P[:, 1]), 1.0)
     d_ear = cKDTree(an.ear_points).query(P, k=1)[0]
     cover *= smoothstep(0.004, 0.03, d_ear)
-    return cover * ~np.isin(regions, NO_HAIR)
+    return cover * ~np.isin(regions, _NO_HAIR)
 
 
 def thickness(P: np.ndarray, cover: np.ndarray, hair: dict) -> np.ndarray:
