@@ -95,12 +95,13 @@ def gaussians_from_attributes(attrs: torch.Tensor, verts: torch.Tensor, faces: t
     fid = binding.face_ids.to(verts.device)
     bary = binding.barys.to(verts)
     R, k = triangle_frames(verts, faces, scale_mode)
+    q_face = matrix_to_quat(R)[:, fid]                                # per face, then per Gaussian
     R, k = R[:, fid], k[:, fid]                                       # (B,N,3,3), (B,N)
     tri = verts[:, faces[fid]]                                        # (B,N,3,3)
     origin = (bary[None, :, :, None] * tri).sum(2)
-    means = origin + (R @ attrs[..., OFFSET, None])[..., 0] * k[..., None]
+    means = origin + (R * attrs[..., None, OFFSET]).sum(-1) * k[..., None]
     q_local = attrs[..., QUAT] / attrs[..., QUAT].norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    quats = quat_multiply(matrix_to_quat(R), q_local)
+    quats = quat_multiply(q_face, q_local)
     scales = torch.exp(attrs[..., LOG_SCALE]) * k[..., None]
     opacities = torch.sigmoid(attrs[..., OPACITY])
     n_sh = (deg + 1) ** 2

@@ -74,6 +74,13 @@ class HeadModel(torch.nn.Module):
         self.register_buffer("exprdirs", f32(a.exprdirs))
         self.register_buffer("posedirs", f32(a.posedirs).reshape(-1, a.posedirs.shape[-1]).T.contiguous())
         self.register_buffer("J_regressor", f32(a.J_regressor))
+        # joints are linear in the coefficients: regress the template and each basis once
+        jreg = np.asarray(a.J_regressor, dtype=np.float64)
+        self.register_buffer("_joints_template", f32(jreg @ a.template), persistent=False)
+        self.register_buffer("_joints_shape", f32(np.einsum("jv,vck->kjc", jreg, a.shapedirs).reshape(
+            a.shapedirs.shape[-1], -1)), persistent=False)
+        self.register_buffer("_joints_expr", f32(np.einsum("jv,vck->kjc", jreg, a.exprdirs).reshape(
+            a.exprdirs.shape[-1], -1)), persistent=False)
         self.register_buffer("weights", f32(a.weights))
         self.parents = tuple(int(p) for p in a.parents)
         self.regions = tuple(a.regions)
@@ -101,10 +108,11 @@ class HeadModel(torch.nn.Module):
     def verts(self, shape: torch.Tensor, expr: torch.Tensor, jaw: torch.Tensor, neck: torch.Tensor,
               global_rt: torch.Tensor) -> torch.Tensor:
         """shape (B,S), expr (B,E), jaw (B,3), neck (B,3), global_rt (B,6) -> verts (B,V,3)."""
-        v = (self.template + torch.einsum("vck,bk->bvc", self.shapedirs, shape)
-             + torch.einsum("vck,bk->bvc", self.exprdirs, expr))
-        joints = torch.einsum("jv,bvc->bjc", self.J_regressor, v)                      # (B,J,3)
-        B, J = v.shape[0], joints.shape[1]
+        B, V = shape.shape[0], self.template.shape[0]
+        v = (self.template + (shape @ self.shapedirs.reshape(V * 3, -1).T).reshape(B, V, 3)
+             + (expr @ self.exprdirs.reshape(V * 3, -1).T).reshape(B, V, 3))
+        joints = self._joints_template + (shape @ self._joints_shape + expr @ self._joints_expr).reshape(B, -1, 3)
+        J = joints.shape[1]
         rot = torch.eye(3, dtype=v.dtype, device=v.device).repeat(B, J, 1, 1)
         rot = torch.cat([rot[:, :1], axis_angle_to_matrix(neck)[:, None], axis_angle_to_matrix(jaw)[:, None],
                          rot[:, 3:]], 1)                                                # (B,J,3,3)
@@ -123,9 +131,9 @@ class HeadModel(torch.nn.Module):
                 g_rot.append(g_rot[p] @ rot[:, j])
                 g_t.append((g_rot[p] @ local_t[..., None])[..., 0] + g_t[p])
         g_rot, g_t = torch.stack(g_rot, 1), torch.stack(g_t, 1)                           # (B,J,3,3),(B,J,3)
-        blend_r = torch.einsum("vj,bjcd->bvcd", self.weights, g_rot)
-        blend_t = torch.einsum("vj,bjc->bvc", self.weights, g_t)
-        v = (blend_r @ v[..., None])[..., 0] + blend_t
+        g = torch.cat([g_rot.reshape(B, J, 9), g_t], -1)                                # (B,J,12)
+        blend = (self.weights @ g).reshape(B, V, 12)                                     # per-vertex affine
+        v = (blend[..., :9].reshape(B, V, 3, 3) * v[:, :, None, :]).sum(-1) + blend[..., 9:]
         r_glob = axis_angle_to_matrix(global_rt[:, :3])
         return v @ r_glob.transpose(1, 2) + global_rt[:, None, 3:]
 

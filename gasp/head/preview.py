@@ -79,23 +79,23 @@ def contact_sheet(model, path, n_subjects: int = 4, seed: int = 0, size: int = 2
     faces = model.faces.numpy()
     names = list(model.regions)
     colours = np.array([REGION_COLOURS.get(n, (0.7, 0.7, 0.7)) for n in names])[model.face_regions.numpy()]
-    fig, axes = plt.subplots(n_subjects, len(VIEWS) + 1, figsize=(2.2 * (len(VIEWS) + 1.6), 2.2 * n_subjects),
-                             gridspec_kw={"width_ratios": [1] * len(VIEWS) + [1.6]})
+    nv = len(VIEWS)
+    fig = plt.figure(figsize=(2.3 * nv + 2.3 * n_subjects, 2.3 * n_subjects))
+    gs = fig.add_gridspec(n_subjects, nv + 1, width_ratios=[1] * nv + [n_subjects])
     for r in range(n_subjects):
         for c, (view, yaw) in enumerate(VIEWS.items()):
-            ax = axes[r, c]
-            ax.imshow(shade(verts[r], faces, colours, yaw, size))
+            ax = fig.add_subplot(gs[r, c])
+            ax.imshow(shade(verts[r], faces, colours, yaw, size, extent=0.15))
             ax.set_axis_off()
             if r == 0:
                 ax.set_title(view, fontsize=9)
-        axes[r, -1].set_axis_off()
-    big = fig.add_subplot(1, len(VIEWS) + 1, len(VIEWS) + 1)
+    big = fig.add_subplot(gs[:, nv])
     big.imshow(uv_image(model.uvs.numpy(), model.uv_faces.numpy(), colours))
     big.set_title("UV layout by region", fontsize=9)
     big.set_axis_off()
     handles = [plt.Rectangle((0, 0), 1, 1, color=REGION_COLOURS.get(n, (0.7, 0.7, 0.7))) for n in names]
-    big.legend(handles, names, fontsize=7, loc="lower center", bbox_to_anchor=(0.5, -0.25), ncol=4)
+    big.legend(handles, names, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
     plt.close(fig)
