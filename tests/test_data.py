@@ -78,3 +78,16 @@ def _edit_json(path, fn):
     obj = json.loads(path.read_text())
     fn(obj)
     path.write_text(json.dumps(obj))
+
+
+def test_cli_validate_names_bad_file(tmp_path):
+    import subprocess
+    import sys
+
+    d = tmp_path / "e0000"
+    _write_subject(d)
+    ok = subprocess.run([sys.executable, "-m", "gasp", "synth", "validate", str(d)], capture_output=True, text=True)
+    assert ok.returncode == 0 and "OK" in ok.stdout
+    _edit_json(d / "cameras.json", lambda c: c["views"][2].update(split="holdout"))
+    bad = subprocess.run([sys.executable, "-m", "gasp", "synth", "validate", str(d)], capture_output=True, text=True)
+    assert bad.returncode == 1 and "cameras.json: views[2].split" in bad.stderr
