@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from scipy import sparse
 from scipy.spatial import cKDTree
 
 from synth.albedo import Anatomy
 from synth.noise import smoothstep, wave_noise
 
-_NO_HAIR = ("eyes", "lips", "mouth", "brows", "ears")
+NO_HAIR = ("eyes", "lips", "mouth", "brows", "ears")
 _EPS = 0.0006  # metres: keeps the shell's edge just above the skin
 
 
@@ -46,7 +47,7 @@ def hair_cover(P: np.ndarray, regions: np.ndarray, an: Anatomy, hair: dict, lowe
     cover *= np.where(P[:, 2] > 0.02, smoothstep(brow_top, brow_top + 0.01, P[:, 1]), 1.0)
     d_ear = cKDTree(an.ear_points).query(P, k=1)[0]
     cover *= smoothstep(0.004, 0.03, d_ear)
-    return cover * ~np.isin(regions, _NO_HAIR)
+    return cover * ~np.isin(regions, NO_HAIR)
 
 
 def thickness(P: np.ndarray, cover: np.ndarray, hair: dict) -> np.ndarray:
@@ -63,11 +64,12 @@ def thickness(P: np.ndarray, cover: np.ndarray, hair: dict) -> np.ndarray:
 
 def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Area-weighted unit vertex normals of (B,V,3) meshes -> (B,V,3)."""
+    B, V, _ = verts.shape
     tri = verts[:, faces]                                                   # (B,F,3,3)
-    fn = np.cross(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0])
-    n = np.zeros_like(verts)
-    for k in range(3):
-        np.add.at(n, (slice(None), faces[:, k]), fn)
+    fn = np.cross(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0])  # (B,F,3), length = 2 * area
+    incidence = sparse.csr_matrix((np.ones(faces.size), (faces.ravel(), np.repeat(np.arange(len(faces)), 3))),
+                                  shape=(V, len(faces)))
+    n = (incidence @ fn.transpose(1, 0, 2).reshape(len(faces), -1)).reshape(V, B, 3).transpose(1, 0, 2)
     return n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
 
 
