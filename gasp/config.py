@@ -59,7 +59,7 @@ class SynthConfig:
     eval_jpeg_quality: int = _f(85, 1, 100)
     eval_color_cast: float = _f(0.08, 0.0, 0.5)
     eval_light_tint: float = _f(0.25, 0.0, 1.0)
-    texture_resolution: int = _f(512, 32, 8192, help="procedural albedo/hair texture size (texels)")
+    texture_resolution: int = _f(256, 32, 8192, help="procedural albedo/hair texture size (texels)")
     render_threads: int = _f(0, 0, 1024, help="Cycles CPU threads per render process (0 = all cores)")
 
 

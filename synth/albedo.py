@@ -112,6 +112,7 @@ def paint_head(points: np.ndarray, regions: np.ndarray, an: Anatomy, app: dict, 
 
     # brows: strands running laterally, density falling off at the region edge
     brow_rgb = hair_rgb * (1 - app["brow_darkness"]) + np.array([0.02, 0.015, 0.01]) * app["brow_darkness"]
+    brow_rgb = np.minimum(brow_rgb, skin * 0.5)  # brows always read darker than the skin
     d_brow = _dist(P, an.brow_points)
     strands = smoothstep(-0.2, 0.8, wave_noise(P, rng, 0.003, octaves=2, anisotropy=(0.15, 1.0, 1.0)))
     brow_w = (1 - smoothstep(0.0, 0.003 * app["brow_thickness"], d_brow)) * app["brow_density"]

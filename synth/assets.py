@@ -27,7 +27,6 @@ class MaterialSpec:
     albedo: np.ndarray
     roughness: np.ndarray
     specular: float
-    subsurface: float = 0.0
     bump: np.ndarray | None = None
     bump_strength: float = 0.0
 
@@ -116,8 +115,7 @@ def build_assets(model, sample: SubjectSample, tex_res: int) -> SubjectAssets:
     scalp_paint = hairlib.hair_cover(points, regions, anatomy, sample.hair, lower=0.06)
     rgb, rough = paint_head(points, regions, anatomy, sample.appearance, scalp_paint, sample.hair)
     app = sample.appearance
-    materials = {"head": MaterialSpec(_to_image(rgb, fill), _to_image(rough, fill), specular=app["specular"],
-                                      subsurface=app["subsurface"])}
+    materials = {"head": MaterialSpec(_to_image(rgb, fill), _to_image(rough, fill), specular=app["specular"])}
     parts = []
     for name, regs in PART_REGIONS.items():
         keep = np.isin(region_of_face, regs)
@@ -127,7 +125,7 @@ def build_assets(model, sample: SubjectSample, tex_res: int) -> SubjectAssets:
     if not sample.hair["bald"]:
         # a vertex may carry hair only if none of its faces is a no-hair region
         vertex_region = np.full(len(neutral), "scalp", dtype=object)
-        for r in ("face",) + hairlib._NO_HAIR:
+        for r in ("face",) + hairlib.NO_HAIR:
             vertex_region[np.unique(faces[region_of_face == r])] = r
         cover_v = hairlib.hair_cover(neutral, vertex_region.astype(str), anatomy, sample.hair)
         keep = np.zeros(len(faces), bool)

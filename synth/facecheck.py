@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-CHECK_YAWS = [-15.0, 12.0]
+CHECK_YAWS = [-12.0, 10.0]
 THRESHOLDS = {"detect_rate": 0.95, "detect_rate_darkest_quintile": 0.90, "ranking_accuracy": 0.95,
               "mean_between_distance": 0.45}
 

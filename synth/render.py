@@ -6,7 +6,6 @@ ends the process with synth.blender.finish (bpy can crash at interpreter exit).
 """
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ def _head(cfg: Config):
 def render_subject(cfg: Config, domain: str, index: int, out_dir: str | Path, threads: int = 0) -> dict:
     """Render subject `index` of `domain` into out_dir (resumable: a folder with DONE is left alone).
 
-    Returns timings in seconds: setup (head, sampling, assets, Blender init, scene), render, write.
+    Returns timings in seconds: assets (of which head_model), blender_init, scene, render, write.
     """
     out = Path(out_dir)
     if data.is_done(out):
@@ -43,6 +42,7 @@ def render_subject(cfg: Config, domain: str, index: int, out_dir: str | Path, th
         shutil.rmtree(out / sub, ignore_errors=True)
     t0 = time.perf_counter()
     model = _head(cfg)
+    t_head = time.perf_counter()
     s = cfg.synth
     sample = sample_subject(s, model.n_shape, model.n_expr, domain, index)
     assets = build_assets(model, sample, s.texture_resolution)
@@ -69,7 +69,7 @@ def render_subject(cfg: Config, domain: str, index: int, out_dir: str | Path, th
     data.write_subject_meta(out, _meta(cfg, sample))
     data.mark_done(out)
     t_end = time.perf_counter()
-    return {"assets": t_assets - t0, "blender_init": t_init - t_assets, "scene": t_scene - t_init,
+    return {"assets": t_assets - t0, "head_model": t_head - t0, "blender_init": t_init - t_assets, "scene": t_scene - t_init,
             "render": t_render - t_scene, "write": t_end - t_render, "views": len(views)}
 
 
@@ -94,7 +94,7 @@ def render_previews(cfg: Config, subjects: list[tuple[str, int]], yaws: list[flo
                     threads: int = 0) -> list[dict]:
     """Fixed views of many subjects in one process (facecheck, contact sheet).
 
-    Each subject uses its own first len(yaws) prior-style random expressions, neutral head pose, and
+    Each subject gets len(yaws) mild random expressions (its own seed), neutral head pose, and
     either its domain's lighting (light=None) or the given light. Writes out_dir/<subject>_<k>.png and
     out_dir/previews.json (per subject: appearance, hair, image names). Eval subjects get their sensor
     effects too.
@@ -113,8 +113,8 @@ def render_previews(cfg: Config, subjects: list[tuple[str, int]], yaws: list[flo
         bproc.clean_up(clean_up_camera=False)
         sample = sample_subject(s, model.n_shape, model.n_expr, domain, index)
         n = len(yaws)
-        expr, jaw, neck = sample_expressions(np.random.default_rng(sample.seed), n, model.n_expr, 0.5)
-        sample.expr, sample.jaw, sample.neck, sample.global_rt = expr, jaw, neck * 0.3, np.zeros((n, 6))
+        expr, jaw, neck = sample_expressions(np.random.default_rng(sample.seed), n, model.n_expr, 0.3)
+        sample.expr, sample.jaw, sample.neck, sample.global_rt = expr, jaw * 0.5, neck * 0.3, np.zeros((n, 6))
         sample.views = sample.views[:n]
         scene.build_scene(bproc, build_assets(model, sample, s.texture_resolution), light or sample.light, c2w, K,
                           resolution, resolution)

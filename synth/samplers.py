@@ -25,9 +25,9 @@ IRIS = {"dark_brown": (0.16, 0.08, 0.04), "brown": (0.30, 0.16, 0.07), "hazel": 
 BEARDS = ("none", "stubble", "moustache", "goatee", "full")
 # The fixed key-plus-fill light of `gasp synth facecheck` (whatever the domain's own lighting).
 CHECK_LIGHT = {"type": "check",
-               "key": {"yaw": 35.0, "pitch": 30.0, "color": [1.0, 1.0, 1.0], "energy": 1.0},
-               "fill": {"yaw": -50.0, "pitch": 5.0, "color": [1.0, 1.0, 1.0], "energy": 0.35},
-               "ambient": {"color": [1.0, 1.0, 1.0], "strength": 0.3}}
+               "key": {"yaw": 35.0, "pitch": 30.0, "color": [1.0, 1.0, 1.0], "energy": 0.75},
+               "fill": {"yaw": -50.0, "pitch": 5.0, "color": [1.0, 1.0, 1.0], "energy": 0.3},
+               "ambient": {"color": [1.0, 1.0, 1.0], "strength": 0.25}}
 LOOK_TARGET = (0.0, -0.015, 0.0)  # cameras aim a little below the head centre: hair to neck stay in frame
 
 
@@ -156,7 +156,6 @@ def sample_appearance(rng: np.random.Generator) -> dict:
         "eye_shadow": float(rng.uniform(0.0, 0.25)),
         "roughness": float(rng.uniform(0.38, 0.6)),
         "specular": float(rng.uniform(0.25, 0.4)),
-        "subsurface": float(rng.uniform(0.0, 0.1)),
         "noise_seed": int(rng.integers(0, 2**31 - 1)),
     }
 

@@ -66,10 +66,6 @@ def _material(bproc, name: str, spec: MaterialSpec):
         bump.inputs["Strength"].default_value = spec.bump_strength
         links.new(texture("bump", spec.bump).outputs["Color"], bump.inputs["Height"])
         links.new(bump.outputs["Normal"], bsdf.inputs["Normal"])
-    if spec.subsurface > 0:
-        bsdf.inputs["Subsurface Weight"].default_value = spec.subsurface
-        bsdf.inputs["Subsurface Radius"].default_value = (0.004, 0.0015, 0.0008)
-        bsdf.inputs["Subsurface Scale"].default_value = 1.0
     return m
 
 
