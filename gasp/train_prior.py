@@ -326,6 +326,14 @@ def make_optimizer(cfg: Config, model: GaspPrior) -> torch.optim.Optimizer:
                              {"params": [model.template], "lr": p.lr_template}])
 
 
+def set_learning_rates(optim: torch.optim.Optimizer, base: list[float], step: int, steps: int, decay: float) -> None:
+    """Exponential decay from the configured rates to `decay` times them at the last step (a function of
+    the step alone, so a resumed run needs no scheduler state)."""
+    factor = decay ** (step / max(steps - 1, 1))
+    for group, lr in zip(optim.param_groups, base):
+        group["lr"] = lr * factor
+
+
 def _rng_state() -> dict:
     state = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -389,6 +397,7 @@ def _train(cfg: Config, data_dir: Path, variant: str, out: Path, dist: Dist, dev
     data = load_prior_data(data_dir, variant, cfg, device)
     model = build_model(cfg, head, len(data.subjects)).to(device)
     optim = make_optimizer(cfg, model)
+    base_lrs = [g["lr"] for g in optim.param_groups]
     steps = variant_steps(cfg, variant)
     key = run_key(cfg, variant, data.manifest_sha256)
     ckpt_path, final_path = out / "checkpoint.pt", out / "prior.pt"
@@ -439,6 +448,7 @@ def _train(cfg: Config, data_dir: Path, variant: str, out: Path, dist: Dist, dev
     while state["step"] < steps:
         step = state["step"]
         pairs = data.train_pairs[order.indices(step)[dist.rank::dist.world]]
+        set_learning_rates(optim, base_lrs, step, steps, p.lr_decay)
         terms = train_step(net, renderer, objective, optim, pairs, binding)
         with torch.no_grad():
             vals = torch.stack([terms[k].detach().float() for k in LOSS_FIELDS])
