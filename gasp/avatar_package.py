@@ -241,8 +241,8 @@ class Avatar:
         dtype = np.float16 if half else np.float32
         arrays = {"attrs": self.attrs.detach().cpu().numpy().astype(dtype),
                   "shape": self.shape.detach().cpu().numpy().astype(np.float32)}
-        for k in BINDING_KEYS:
-            arrays[k] = getattr(self.binding, k).detach().cpu().numpy()
+        for k, dt in zip(BINDING_KEYS, (np.int32, np.float32, np.int16, np.float32)):  # compact index types
+            arrays[k] = getattr(self.binding, k).detach().cpu().numpy().astype(dt)
         if self.mlp is not None:
             for k, v in self.mlp.state_dict().items():
                 arrays[f"mlp.{k}"] = v.detach().cpu().numpy().astype(np.float32)
