@@ -1,4 +1,4 @@
-"""Render processes (import bpy): one subject of the dataset, or a batch of preview views.
+"""Render processes (import bpy): one subject of the dataset, or fixed preview views of one subject.
 
 `render_subject` is what `gasp synth render` runs: initialise BlenderProc once, build the subject's
 scene, render all its views in one Cycles call, write them through gasp.data (DONE last). The caller
@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from gasp import data
 from gasp.config import Config
@@ -52,7 +51,7 @@ def render_subject(cfg: Config, domain: str, index: int, out_dir: str | Path, th
     scene.configure_renderer(bproc, s.resolution, s.resolution, s.samples)
     K = sample.views[0].K
     scene.build_scene(bproc, assets, sample.light, np.stack([np.linalg.inv(v.w2c) for v in sample.views]), K,
-                      s.resolution, s.resolution)
+                      s.resolution, s.resolution, tag=sample.subject)
     scene.enable_masks(bproc)
     K_bl, w2c_bl = scene.camera_readback(bproc, len(sample.views))
     _check_cameras(sample, K_bl, w2c_bl)
@@ -89,43 +88,39 @@ def _meta(cfg: Config, sample: SubjectSample) -> dict:
                      "mesh_detail": cfg.head.mesh_detail, "model_file": cfg.head.model_file}}
 
 
-def render_previews(cfg: Config, subjects: list[tuple[str, int]], yaws: list[float], pitch: float,
-                    resolution: int, out_dir: str | Path, light: dict | None = None, distance: float | None = None,
-                    threads: int = 0) -> list[dict]:
-    """Fixed views of many subjects in one process (facecheck, contact sheet).
+def render_preview(cfg: Config, domain: str, index: int, yaws: list[float], pitch: float, resolution: int,
+                   out_dir: str | Path, light: dict | None = None, distance: float | None = None,
+                   threads: int = 0) -> dict:
+    """Fixed views of one subject (facecheck, contact sheet); one process per subject, like the dataset
+    (a second subject in the same Blender session showed parts of the first).
 
-    Each subject gets len(yaws) mild random expressions (its own seed), neutral head pose, and
-    either its domain's lighting (light=None) or the given light. Writes out_dir/<subject>_<k>.png and
-    out_dir/previews.json (per subject: appearance, hair, image names). Eval subjects get their sensor
-    effects too.
+    The subject gets len(yaws) mild random expressions (its own seed), neutral head pose, and either
+    its domain's lighting (light=None, eval subjects also get their sensor effects) or the given light.
+    Writes out_dir/<subject>_<k>.png and out_dir/<subject>.json (appearance, hair, image names).
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     model = _head(cfg)
-    bproc = init_blenderproc(threads=threads or cfg.synth.render_threads)
     s = cfg.synth
+    sample = sample_subject(s, model.n_shape, model.n_expr, domain, index)
+    n = len(yaws)
+    expr, jaw, neck = sample_expressions(np.random.default_rng(sample.seed), n, model.n_expr, 0.3)
+    sample.expr, sample.jaw, sample.neck, sample.global_rt = expr, jaw * 0.5, neck * 0.3, np.zeros((n, 6))
+    sample.views = sample.views[:n]
+    assets = build_assets(model, sample, s.texture_resolution)
+    bproc = init_blenderproc(threads=threads or cfg.synth.render_threads)
+    scene.configure_renderer(bproc, resolution, resolution, s.samples)
     K = intrinsics(s.focal_mm, resolution, resolution)
     c2w = np.stack([look_at_c2w(orbit_eye(y, pitch, distance or s.camera_distance, LOOK_TARGET), LOOK_TARGET)
                     for y in yaws])
-    scene.configure_renderer(bproc, resolution, resolution, s.samples)
-    records = []
-    for domain, index in tqdm(subjects, desc="previews", unit="subject"):
-        bproc.clean_up(clean_up_camera=False)
-        sample = sample_subject(s, model.n_shape, model.n_expr, domain, index)
-        n = len(yaws)
-        expr, jaw, neck = sample_expressions(np.random.default_rng(sample.seed), n, model.n_expr, 0.3)
-        sample.expr, sample.jaw, sample.neck, sample.global_rt = expr, jaw * 0.5, neck * 0.3, np.zeros((n, 6))
-        sample.views = sample.views[:n]
-        scene.build_scene(bproc, build_assets(model, sample, s.texture_resolution), light or sample.light, c2w, K,
-                          resolution, resolution)
-        rgba, _ = scene.render(bproc)
-        names = []
-        for k, img in enumerate(rgba):
-            if domain == "eval" and light is None:
-                img = degrade(img, sample.sensor, k)
-            names.append(f"{sample.subject}_{k}.png")
-            atomic_write_bytes(out / names[-1], data.encode_png(img))
-        records.append({"subject": sample.subject, "domain": domain, "appearance": sample.appearance,
-                        "hair": sample.hair, "images": names, "yaws": list(yaws)})
-    atomic_write_json(out / "previews.json", records)
-    return records
+    scene.build_scene(bproc, assets, light or sample.light, c2w, K, resolution, resolution, tag=sample.subject)
+    rgba, _ = scene.render(bproc)
+    names = []
+    for k, img in enumerate(rgba):
+        if domain == "eval" and light is None:
+            img = degrade(img, sample.sensor, k)
+        names.append(f"{sample.subject}_{k}.png")
+        atomic_write_bytes(out / names[-1], data.encode_png(img))
+    record = {"subject": sample.subject, "domain": domain, "appearance": sample.appearance, "hair": sample.hair,
+              "images": names, "yaws": list(yaws)}
+    atomic_write_json(out / f"{sample.subject}.json", record)
+    return record

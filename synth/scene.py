@@ -47,6 +47,8 @@ def _image(name: str, pixels: np.ndarray):
 
 
 def _material(bproc, name: str, spec: MaterialSpec):
+    """A Principled BSDF material with UV textures. `name` must be new in this process: Cycles caches
+    images by name across renders, so a reused name can show a previous subject's texture."""
     m = bproc.material.create(name)
     nodes, links = m.nodes, m.links
     bsdf = m.get_the_one_node_with_type("BsdfPrincipled")
@@ -125,9 +127,10 @@ def set_lighting(bproc, light: dict) -> None:
 
 
 def build_scene(bproc, assets: SubjectAssets, light: dict, c2w: np.ndarray, K: np.ndarray,
-                width: int, height: int) -> None:
-    """Objects, materials, lights and one camera pose per view. c2w (V,4,4) OpenCV, K (3,3)."""
-    materials = {name: _material(bproc, name, spec) for name, spec in assets.materials.items()}
+                width: int, height: int, tag: str) -> None:
+    """Objects, materials, lights and one camera pose per view. c2w (V,4,4) OpenCV, K (3,3);
+    tag (e.g. the subject id) makes material and image names unique within the process."""
+    materials = {name: _material(bproc, f"{tag}_{name}", spec) for name, spec in assets.materials.items()}
     for part in assets.parts:
         _mesh_object(bproc, part, materials[part.material])
     set_lighting(bproc, light)

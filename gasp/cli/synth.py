@@ -28,12 +28,14 @@ def register(sub) -> None:
     r.add_argument("--timings", default=None, help="write per-stage timings (JSON) here")
     r.set_defaults(func=_render)
 
-    pv = ssub.add_parser("previews", help="render fixed views of many subjects in one process")
+    pv = ssub.add_parser("preview", help="render fixed views of one subject (used by facecheck, contact-sheet)")
     add_config_args(pv)
-    pv.add_argument("--spec", required=True, help="JSON: {subjects: [[domain, index]...], yaws, pitch, "
-                                                  "resolution, light|null, distance|null}")
+    pv.add_argument("--domain", choices=["prior", "eval"], required=True)
+    pv.add_argument("--index", type=int, required=True)
+    pv.add_argument("--spec", required=True, help="JSON: {yaws, pitch, resolution, light|null, distance|null}")
     pv.add_argument("--out", required=True)
-    pv.set_defaults(func=_previews)
+    pv.add_argument("--threads", type=int, default=1)
+    pv.set_defaults(func=_preview)
 
     m = ssub.add_parser("manifest", help="write <root>/<domain>/manifest.json over its finished subjects")
     add_config_args(m)
@@ -102,30 +104,45 @@ def _render(args) -> int:
     _in_render_process(work)
 
 
-def _previews(args) -> int:
+def _preview(args) -> int:
     cfg = config_from_args(args)
     spec = json.loads(Path(args.spec).read_text())
 
     def work():
-        from synth.render import render_previews
+        from synth.render import render_preview
 
-        render_previews(cfg, [tuple(s) for s in spec["subjects"]], spec["yaws"], spec["pitch"], spec["resolution"],
-                        args.out, light=spec.get("light"), distance=spec.get("distance"))
+        render_preview(cfg, args.domain, args.index, spec["yaws"], spec["pitch"], spec["resolution"], args.out,
+                       light=spec.get("light"), distance=spec.get("distance"), threads=args.threads)
 
     _in_render_process(work)
 
 
-def run_previews(args, spec: dict, out_dir: Path) -> list[dict]:
-    """Render previews in a child process (this process never imports bpy); return previews.json."""
+def run_previews(args, subjects: list[tuple[str, int]], spec: dict, out_dir: Path) -> list[dict]:
+    """Render previews, one child process per subject (this process never imports bpy), as many at
+    once as there are cores; return the subjects' records in order."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "spec.json").write_text(json.dumps(spec))
-    cmd = [sys.executable, "-m", "gasp", "synth", "previews", "--params", args.params, "--spec",
-           str(out_dir / "spec.json"), "--out", str(out_dir)]
-    cmd += ["--preset", args.preset] if args.preset else []
+    base = [sys.executable, "-m", "gasp", "synth", "preview", "--params", args.params, "--spec",
+            str(out_dir / "spec.json"), "--out", str(out_dir)]
+    base += ["--preset", args.preset] if args.preset else []
     for c in args.configfile:
-        cmd += ["--configfile", c]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return json.loads((out_dir / "previews.json").read_text())
+        base += ["--configfile", c]
+
+    def one(subject):
+        r = subprocess.run(base + ["--domain", subject[0], "--index", str(subject[1])], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"preview of {subject} failed:\n{r.stderr[-3000:]}")
+
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        list(tqdm(pool.map(one, subjects), total=len(subjects), desc="previews", unit="subject"))
+    from gasp.data import subject_id
+
+    return [json.loads((out_dir / f"{subject_id(d, i)}.json").read_text()) for d, i in subjects]
 
 
 def _manifest(args) -> int:
@@ -156,11 +173,10 @@ def _facecheck(args) -> int:
 
     from synth.samplers import CHECK_LIGHT
 
-    spec = {"subjects": [["prior", i] for i in range(args.subjects)], "yaws": CHECK_YAWS, "pitch": 5.0,
-            "resolution": args.resolution, "light": CHECK_LIGHT, "distance": 0.55}
+    spec = {"yaws": CHECK_YAWS, "pitch": 5.0, "resolution": args.resolution, "light": CHECK_LIGHT, "distance": 0.55}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.keep or tmp)
-        report = facecheck_report(run_previews(args, spec, out), out)
+        report = facecheck_report(run_previews(args, [("prior", i) for i in range(args.subjects)], spec, out), out)
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
@@ -173,11 +189,10 @@ def _facecheck(args) -> int:
 def _contact_sheet(args) -> int:
     from synth.contact_sheet import SHEET_YAWS, compose
 
-    subjects = [["prior", i] for i in range(args.prior)] + [["eval", i] for i in range(args.eval)]
-    spec = {"subjects": subjects, "yaws": SHEET_YAWS, "pitch": 8.0, "resolution": args.resolution, "light": None,
-            "distance": None}
+    subjects = [("prior", i) for i in range(args.prior)] + [("eval", i) for i in range(args.eval)]
+    spec = {"yaws": SHEET_YAWS, "pitch": 8.0, "resolution": args.resolution, "light": None, "distance": None}
     with tempfile.TemporaryDirectory() as tmp:
-        records = run_previews(args, spec, Path(tmp))
+        records = run_previews(args, subjects, spec, Path(tmp))
         compose(records, Path(tmp), args.out)
     print(f"wrote {args.out}")
     return 0
