@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -43,23 +42,11 @@ def knn_probe(features: np.ndarray, labels: np.ndarray, k: int = 5, seed: int = 
             "n_train": len(ytr), "n_test": len(yte)}
 
 
-def _look_at(eye: np.ndarray, target=(0.0, 0.0, 0.0), up=(0.0, 1.0, 0.0)) -> np.ndarray:
-    """OpenCV world-to-camera (x right, y down, z forward) of a camera at `eye` looking at `target`."""
-    f = np.asarray(target, float) - eye
-    f /= np.linalg.norm(f)
-    r = np.cross(f, up)
-    r /= np.linalg.norm(r)
-    d = np.cross(f, r)
-    w2c = np.eye(4)
-    w2c[:3, :3] = np.stack([r, d, f])
-    w2c[:3, 3] = -w2c[:3, :3] @ eye
-    return w2c
-
-
 def render_head_colours(model: GaspPrior, head_cfg: HeadConfig, avatar_cfg: AvatarConfig, rgb: np.ndarray,
                         size: int = 256, yaws_deg=(0.0, 90.0, 180.0)) -> np.ndarray:
     """(len(yaws), size, size, 3) renders of the mean-code avatar, neutral pose, coloured by `rgb` (N,3)."""
     from gasp.avatar import gaussians_from_attributes
+    from gasp.export import orbit_cameras
     from gasp.head import build_head_model
     from gasp.render import render_nograd
 
@@ -69,12 +56,9 @@ def render_head_colours(model: GaspPrior, head_cfg: HeadConfig, avatar_cfg: Avat
         attrs = model.decode(model.mean_latent()[None])
         means, quats, scales, opac, _ = gaussians_from_attributes(attrs, verts, head.faces, model.binding,
                                                                   avatar_cfg.scale_mode)
-    focal = size / (2 * math.tan(math.radians(15)))
-    K = torch.tensor([[focal, 0, size / 2], [0, focal, size / 2], [0, 0, 1]], dtype=torch.float32)
-    w2c = torch.tensor(np.stack([_look_at(1.0 * np.array([math.sin(math.radians(y)), 0.0, math.cos(math.radians(y))]))
-                                 for y in yaws_deg]), dtype=torch.float32)
+    K, w2c = orbit_cameras(yaws_deg, 0.0, 1.0, 100.0, size, size)  # 100 mm: the head fills the frame
     img, _, _ = render_nograd(means[0], quats[0], scales[0], opac[0], torch.as_tensor(rgb, dtype=torch.float32),
-                              w2c, K[None].expand(len(yaws_deg), 3, 3), size, size,
+                              torch.as_tensor(w2c), torch.as_tensor(K), size, size,
                               backgrounds=torch.ones(len(yaws_deg), 3))
     return img.clamp(0, 1).numpy()
 
