@@ -6,3 +6,5 @@ EVAL_SUBJECTS = T.eval_subjects(CFG)
 PRIOR_SUBJECTS = T.prior_subjects(CFG)
 FIT_CELLS = T.fit_cells(CFG)
 PRIOR_VARIANTS = T.prior_variants_needed(CFG)
+# The CLI reads the same config as Snakemake: params.yaml plus every --configfile given to snakemake.
+CONFIG_ARGS = " ".join(f"--configfile {f}" for f in workflow.overwrite_configfiles)
