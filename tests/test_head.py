@@ -151,3 +151,27 @@ def test_numpy_export(model):
     assert set(out) >= {"verts", "faces", "uvs", "uv_faces", "regions"}
     assert out["verts"].dtype == np.float32 and out["faces"].shape[1] == 3
     assert out["uv_faces"].shape == out["faces"].shape and len(out["regions"]) == len(out["faces"])
+
+
+def test_disk_cache_returns_the_same_model(tmp_path, monkeypatch):
+    """The on-disk cache of the procedural head reproduces the freshly built arrays exactly,
+    and a damaged cache file is rebuilt rather than trusted."""
+    import numpy as np
+
+    import gasp.head as H
+    from gasp.config import HeadConfig
+
+    monkeypatch.setattr(H, "CACHE_DIR", tmp_path)
+    cfg = HeadConfig(mesh_detail=0)
+    H._procedural.cache_clear()
+    fresh = H.head_arrays(cfg)
+    (cached_file,) = tmp_path.glob("procedural-*.npz")
+    H._procedural.cache_clear()
+    cached = H.head_arrays(cfg)
+    for name in ("template", "faces", "shapedirs", "exprdirs", "weights", "face_regions", "uvs"):
+        np.testing.assert_array_equal(getattr(fresh, name), getattr(cached, name), err_msg=name)
+    assert fresh.landmarks.keys() == cached.landmarks.keys()
+    cached_file.write_bytes(b"truncated")
+    H._procedural.cache_clear()
+    np.testing.assert_array_equal(H.head_arrays(cfg).template, fresh.template)
+    H._procedural.cache_clear()

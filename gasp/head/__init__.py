@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+from pathlib import Path
 
 from gasp.config import HeadConfig
 from gasp.head.model import REGIONS, HeadArrays, HeadModel
@@ -13,11 +15,32 @@ from gasp.head.model import REGIONS, HeadArrays, HeadModel
 __all__ = ["REGIONS", "HeadArrays", "HeadModel", "build_head_model", "head_arrays"]
 
 
+CACHE_DIR = Path(__file__).resolve().parents[2] / ".cache" / "head"
+
+
+def _cache_path(n_shape: int, n_expr: int, detail: int) -> Path:
+    """Building the procedural head takes seconds, in every render/fit/evaluate process: keep the
+    arrays on disk, keyed by the sizes and a hash of this package's code (any edit rebuilds)."""
+    code = hashlib.sha256()
+    for f in sorted(Path(__file__).parent.glob("*.py")):
+        code.update(f.name.encode() + f.read_bytes())
+    return CACHE_DIR / f"procedural-{n_shape}-{n_expr}-{detail}-{code.hexdigest()[:16]}.npz"
+
+
 @functools.lru_cache(maxsize=4)
 def _procedural(n_shape: int, n_expr: int, detail: int) -> HeadArrays:
+    from gasp.head.flame import FlameFormatError, load_flame, save_flame
     from gasp.head.procedural import build_arrays
 
-    return build_arrays(n_shape, n_expr, detail)
+    path = _cache_path(n_shape, n_expr, detail)
+    if path.exists():
+        try:
+            return load_flame(path, n_shape, n_expr)
+        except (FlameFormatError, OSError, ValueError):
+            pass  # a damaged cache file is rebuilt below
+    arrays = build_arrays(n_shape, n_expr, detail)
+    save_flame(arrays, path)
+    return arrays
 
 
 def head_arrays(cfg: HeadConfig) -> HeadArrays:
