@@ -5,7 +5,7 @@ import dataclasses
 import os
 import sys
 
-from gasp.cli.common import add_config_args, config_from_args
+from gasp.cli.common import add_config_args, config_from_args, default_params
 
 
 def register(sub) -> None:
@@ -36,7 +36,7 @@ def _train(args) -> int:
     if args.threads is not None:
         cfg = dataclasses.replace(cfg, compute=dataclasses.replace(cfg.compute, threads=args.threads))
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
-        argv = ["--data", args.data, "--variant", args.variant, "--out", args.out, "--params", args.params]
+        argv = ["--data", args.data, "--variant", args.variant, "--out", args.out, "--params", str(args.params or default_params())]
         argv += (["--preset", args.preset] if args.preset else []) + [x for f in args.configfile
                                                                        for x in ("--configfile", f)]
         argv += ["--no-progress"] if args.no_progress else []

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gasp.cli.common import add_config_args, config_from_args
+from gasp.cli.common import add_config_args, config_from_args, default_params
 
 
 def register(sub) -> None:
@@ -127,7 +127,7 @@ def run_previews(args, subjects: list[tuple[str, int]], spec: dict, out_dir: Pat
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "spec.json").write_text(json.dumps(spec))
-    base = [sys.executable, "-m", "gasp", "synth", "preview", "--params", args.params, "--spec",
+    base = [sys.executable, "-m", "gasp", "synth", "preview", "--params", str(args.params or default_params()), "--spec",
             str(out_dir / "spec.json"), "--out", str(out_dir)]
     base += ["--preset", args.preset] if args.preset else []
     for c in args.configfile:
