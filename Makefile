@@ -28,7 +28,7 @@ $(STAMP): requirements.txt
 	@touch $@
 
 run: venv
-	snakemake --cores all $(SNAKE_PRESET) reports/main_table.csv
+	snakemake reports/main_table.csv --cores all $(SNAKE_PRESET)
 
 test: venv
 	pytest $(PYTEST_ARGS)
