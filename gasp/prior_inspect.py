@@ -65,13 +65,13 @@ def render_head_colours(model: GaspPrior, head_cfg: HeadConfig, avatar_cfg: Avat
 
 def inspect_prior(checkpoint: str | Path, out_dir: str | Path, k: int = 5) -> dict:
     """Write features_pca_uv.png, features_pca_head.png and probe.json into `out_dir`; return their content."""
+    blob = read_checkpoint(checkpoint)  # first: a bad file fails before the heavy imports
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out = Path(out_dir)
-    blob = read_checkpoint(checkpoint)
     model = GaspPrior.from_checkpoint(blob, checkpoint)
     cfg = blob["meta"].get("config", {})
     feats = model.features.detach().numpy()
