@@ -207,6 +207,14 @@ def test_cli_fit_export_turntable_animate(subject_dir, prior_ckpt, tmp_path, cap
         assert (tmp_path / f).stat().st_size > 0
 
 
+def test_cli_bad_input_is_one_line(tmp_path, capsys):
+    from gasp.cli import main
+
+    (tmp_path / "a.npz").write_bytes(b"not a zip")
+    assert main(["turntable", str(tmp_path / "a.npz"), "--out", str(tmp_path / "t.gif")]) == 2
+    assert "a.npz" in capsys.readouterr().err
+
+
 def test_animate_rejects_nan_drive(tmp_path):
     path = tmp_path / "drive.npz"
     np.savez(path, expr=np.full((2, 12), np.nan), jaw=np.zeros((2, 3)), neck=np.zeros((2, 3)),

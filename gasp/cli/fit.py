@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from gasp.cli.common import add_config_args, config_from_args
@@ -16,6 +17,7 @@ def register(sub) -> None:
     p.add_argument("--prior", default=None, help="prior checkpoint (methods that fit through the prior)")
     p.add_argument("--out", required=True, help="output folder: avatar.npz, fit_log.csv, fit.json")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (overrides compute.threads)")
     add_config_args(p)
     p.set_defaults(func=_fit)
 
@@ -53,16 +55,35 @@ def register(sub) -> None:
     p.set_defaults(func=_figure)
 
 
-def _setup(cfg):
+def _clear_errors(func):
+    """Bad input (dataset, checkpoint, avatar file, drive sequence) -> one line naming the file and field."""
+    def run(args: argparse.Namespace) -> int:
+        from gasp.avatar_package import AvatarError
+        from gasp.data import DataError
+        from gasp.fit import FitError
+        from gasp.prior import CheckpointError
+
+        try:
+            return func(args)
+        except (AvatarError, DataError, FitError, CheckpointError) as e:
+            print(f"gasp {args.command}: {e}", file=sys.stderr)
+            return 2
+    return run
+
+
+def _setup(cfg, threads: int | None = None):
+    """Torch threads (the job's share of the cores: oversubscribed OpenMP threads spin) and the device."""
     import torch
 
-    if cfg.compute.threads > 0:
-        torch.set_num_threads(cfg.compute.threads)
+    threads = threads or cfg.compute.threads
+    if threads > 0:
+        torch.set_num_threads(threads)
     if cfg.compute.device == "cuda" or (cfg.compute.device == "auto" and torch.cuda.is_available()):
         return "cuda"
     return "cpu"
 
 
+@_clear_errors
 def _fit(args: argparse.Namespace) -> int:
     import csv
     import io
@@ -77,7 +98,7 @@ def _fit(args: argparse.Namespace) -> int:
     from gasp.prior import GaspPrior
 
     cfg = config_from_args(args)
-    device = _setup(cfg)
+    device = _setup(cfg, args.threads)
     spec = method_spec(args.method)
     t0 = time.perf_counter()
     subject = load_subject(args.subject_dir)
@@ -124,6 +145,7 @@ def _floats(text: str | None, what: str) -> list[float] | None:
         raise SystemExit(f"gasp export: {what}: expected comma-separated numbers, got {text!r}") from None
 
 
+@_clear_errors
 def _export(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -154,6 +176,7 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+@_clear_errors
 def _turntable(args: argparse.Namespace) -> int:
     from gasp.avatar_package import Avatar
     from gasp.export import turntable
@@ -168,6 +191,7 @@ def _turntable(args: argparse.Namespace) -> int:
     return 0
 
 
+@_clear_errors
 def _animate(args: argparse.Namespace) -> int:
     from gasp.avatar_package import Avatar, Motion
     from gasp.data import load_subject
@@ -185,6 +209,7 @@ def _animate(args: argparse.Namespace) -> int:
     return 0
 
 
+@_clear_errors
 def _figure(args: argparse.Namespace) -> int:
     from gasp.avatar_package import Avatar
     from gasp.data import load_subject

@@ -45,7 +45,7 @@ rule fit:
     shell:
         "gasp fit {T.SYNTH}/eval/{wildcards.subject} --setting {wildcards.setting} --method {wildcards.method} "
         "{params.prior} --out {T.FITS}/{wildcards.setting}/{wildcards.method}/{wildcards.subject} "
-        "{FIT_CONFIG_ARGS} > {log} 2>&1"
+        "--threads {threads} {FIT_CONFIG_ARGS} > {log} 2>&1"
 
 
 rule fit_figure:
