@@ -14,6 +14,8 @@ def register(sub) -> None:
     p.add_argument("--setting", required=True, choices=["monocular", "single", "multiview"])
     p.add_argument("--method", required=True)
     p.add_argument("--out", required=True, help="output folder (images.csv, features.npz, summary.json)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads: the job's share of the cores (overrides compute.threads)")
     add_config_args(p)
     p.set_defaults(func=_evaluate)
 
@@ -30,7 +32,12 @@ def register(sub) -> None:
 def _evaluate(args) -> int:
     from gasp.evaluate import evaluate
 
+    import torch
+
     cfg = config_from_args(args)
+    threads = args.threads or cfg.compute.threads
+    if threads > 0:  # oversubscribed OpenMP threads spin when Snakemake runs jobs side by side
+        torch.set_num_threads(threads)
     summary = evaluate(args.subject_dir, args.avatar, args.setting, args.method, cfg, args.out)
     print(json.dumps({k: summary[k] for k in ("subject", "setting", "method", "n_images", "render_fps")}))
     return 0

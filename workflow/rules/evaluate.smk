@@ -35,7 +35,7 @@ rule evaluate:
     shell:
         "gasp evaluate {T.SYNTH}/eval/{wildcards.subject} --avatar {input.avatar} --setting {wildcards.setting} "
         "--method {wildcards.method} --out {T.METRICS}/{wildcards.setting}/{wildcards.method}/{wildcards.subject} "
-        "{CONFIG_ARGS} > {log} 2>&1"
+        "--threads {threads} {CONFIG_ARGS} > {log} 2>&1"
 
 
 rule report:
