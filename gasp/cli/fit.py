@@ -37,6 +37,7 @@ def register(sub) -> None:
         p.add_argument("avatar", help="avatar.npz")
         p.add_argument("--out", required=True, help="video file (.mp4 or .gif)")
         p.add_argument("--size", type=int, default=None, help="image size in pixels (default synth.resolution)")
+        p.add_argument("--threads", type=int, default=None, help="torch CPU threads (overrides compute.threads)")
         if name == "turntable":
             p.add_argument("--frames", type=int, default=None, help="frames (default report.turntable_frames)")
         else:
@@ -183,7 +184,7 @@ def _turntable(args: argparse.Namespace) -> int:
     from gasp.fit import background_color
 
     cfg = config_from_args(args)
-    avatar = Avatar.load(args.avatar, _setup(cfg))
+    avatar = Avatar.load(args.avatar, _setup(cfg, args.threads))
     frames = args.frames or cfg.report.turntable_frames
     fps = turntable(avatar, args.out, frames, cfg.synth.camera_distance, cfg.synth.focal_mm,
                     args.size or cfg.synth.resolution, background=background_color(cfg))
@@ -199,7 +200,7 @@ def _animate(args: argparse.Namespace) -> int:
     from gasp.fit import background_color
 
     cfg = config_from_args(args)
-    avatar = Avatar.load(args.avatar, _setup(cfg))
+    avatar = Avatar.load(args.avatar, _setup(cfg, args.threads))
     drive = Path(args.drive)
     motion = (Motion.from_subject(load_subject(drive, images=False).select("video")) if drive.is_dir()
               else Motion.from_npz(drive))
