@@ -3,6 +3,7 @@ rule belongs to exactly one stage, each stage's target rule needs only its own r
 stages it depends on, and each rule's outputs lie in its stage's outs."""
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
@@ -29,10 +30,11 @@ def all_rules() -> set[str]:
     return set(snakemake("--list-rules").split())
 
 
-def dag_rules(target: str) -> set[str]:
+@functools.cache
+def dag_rules(target: str) -> frozenset[str]:
     """Rules of every job needed for `target` from scratch (dry run, --forceall)."""
-    out = snakemake("-n", "--forceall", "--cores", "1", "--quiet", "rules", target)
-    return {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+\s*$", out, re.M)} - {"total"}
+    out = snakemake(target, "-n", "--forceall", "--cores", "1", "--quiet", "rules")
+    return frozenset({m.group(1) for m in re.finditer(r"^(\w+)\s+\d+\s*$", out, re.M)} - {"total"})
 
 
 def test_committed_dvc_yaml_is_generated():
@@ -54,7 +56,7 @@ def _upstream(stage: P.Stage) -> list[P.Stage]:
 
 @pytest.mark.parametrize("stage", P.STAGES, ids=lambda s: s.name)
 def test_stage_dag_uses_only_its_rules(stage):
-    own = dag_rules(stage.target_rule)
+    own = set(dag_rules(stage.target_rule))
     for up in _upstream(stage):
         own -= dag_rules(up.target_rule)
     assert own - {stage.target_rule} <= set(stage.rules), (
@@ -96,6 +98,5 @@ def _tmp_yaml(text: str) -> Path:
 
 
 def test_slurm_profile_dry_run():
-    out = snakemake("--profile", "workflow/profiles/slurm", "-n", "--configfile", "workflow/presets/paper.yaml",
-                    "all")
+    out = snakemake("all", "--profile", "workflow/profiles/slurm", "-n", "--configfile", "workflow/presets/paper.yaml")
     assert "train_prior" in out and "fit" in out

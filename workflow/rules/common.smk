@@ -6,5 +6,7 @@ EVAL_SUBJECTS = T.eval_subjects(CFG)
 PRIOR_SUBJECTS = T.prior_subjects(CFG)
 FIT_CELLS = T.fit_cells(CFG)
 PRIOR_VARIANTS = T.prior_variants_needed(CFG)
+FIT_SETTINGS = sorted({c.setting for c in FIT_CELLS}) or ["none"]
+FIT_METHODS = sorted({c.method for c in FIT_CELLS}) or ["none"]
 # The CLI reads the same config as Snakemake: params.yaml plus every --configfile given to snakemake.
 CONFIG_ARGS = " ".join(f"--configfile {f}" for f in workflow.overwrite_configfiles)

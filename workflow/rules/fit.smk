@@ -5,16 +5,6 @@ import glob
 
 FIT_CODE = sorted(["gasp/fit.py", "gasp/avatar_package.py", "gasp/avatar.py", "gasp/losses.py", "gasp/data.py",
                    "gasp/prior.py", "gasp/cli/fit.py", *glob.glob("gasp/head/*.py"), *glob.glob("gasp/render/*.py")])
-# The CLI reads the same config as Snakemake: params.yaml plus every --configfile given to snakemake.
-FIT_CONFIG_ARGS = " ".join(f"--configfile {f}" for f in workflow.overwrite_configfiles)
-FIT_SETTINGS = sorted({c.setting for c in FIT_CELLS}) or ["none"]
-FIT_METHODS = sorted({c.method for c in FIT_CELLS}) or ["none"]
-
-
-rule fits:
-    input:
-        [f"{c.fit_dir}/avatar.npz" for c in FIT_CELLS],
-
 
 def fit_prior(wildcards):
     variant = T.PRIOR_OF_METHOD.get(wildcards.method)
@@ -45,7 +35,7 @@ rule fit:
     shell:
         "gasp fit {T.SYNTH}/eval/{wildcards.subject} --setting {wildcards.setting} --method {wildcards.method} "
         "{params.prior} --out {T.FITS}/{wildcards.setting}/{wildcards.method}/{wildcards.subject} "
-        "--threads {threads} {FIT_CONFIG_ARGS} > {log} 2>&1"
+        "--threads {threads} {CONFIG_ARGS} > {log} 2>&1"
 
 
 rule fit_figure:
@@ -60,4 +50,4 @@ rule fit_figure:
         subject="|".join(EVAL_SUBJECTS) or "none",
     shell:
         "gasp fit-figure {T.SYNTH}/eval/{wildcards.subject} --fits {T.FITS} --setting monocular --out {output} "
-        "{FIT_CONFIG_ARGS}"
+        "{CONFIG_ARGS}"
