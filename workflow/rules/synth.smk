@@ -19,7 +19,7 @@ rule synth_subject:
     output:
         f"{T.SYNTH}/{{domain}}/{{subject}}/DONE",
     log:
-        f"{T.SYNTH}/logs/{{domain}}/{{subject}}.log",
+        "logs/synth/{domain}/{subject}.log",
     params:
         synth=CFG.synth.__dict__,
         head=CFG.head.__dict__,
