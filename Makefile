@@ -18,7 +18,7 @@ SNAKE_PRESET := $(if $(PRESET),--configfile workflow/presets/$(PRESET).yaml,)
 
 venv: $(STAMP)
 	@# the project itself is an editable install; re-point it when the venv is shared between clones
-	@cd / && $(abspath $(PY)) -c "import gasp, pathlib, sys; sys.exit(pathlib.Path(gasp.__file__).resolve().parents[1] != pathlib.Path('$(CURDIR)').resolve())" 2>/dev/null \
+	@(cd / && $(abspath $(PY)) -c "import gasp, pathlib, sys; sys.exit(pathlib.Path(gasp.__file__).resolve().parents[1] != pathlib.Path('$(CURDIR)').resolve())" 2>/dev/null) \
 	  || $(PY) -m pip install -q --no-deps --no-build-isolation -e .
 
 $(STAMP): requirements.txt
