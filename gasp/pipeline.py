@@ -45,7 +45,9 @@ STAGES: tuple[Stage, ...] = (
     Stage("synth_eval", ("synth_subject", "synth_manifest"), ("synth", "head"),
           ("synth", "gasp/data.py", "gasp/cli/synth.py", "workflow/rules/synth.smk", *HEAD_CODE),
           outs=("data/synth/eval",)),
-    Stage("train_prior", ("train_prior", "inspect_prior"), ("prior", "avatar", "head", "eval", "compute"),
+    # synth: the seed; metrics: which LPIPS weights the training loss uses
+    Stage("train_prior", ("train_prior", "inspect_prior"),
+          ("prior", "avatar", "head", "eval", "synth", "metrics", "compute"),
           ("gasp/prior.py", "gasp/train_prior.py", "gasp/prior_inspect.py", "gasp/cli/prior.py",
            "workflow/rules/prior.smk", *RENDER_CODE, *HEAD_CODE, "data/synth/prior"),
           outs=("models/prior",)),
