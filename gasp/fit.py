@@ -28,6 +28,7 @@ from gasp.avatar_package import (Avatar, Motion, OffsetMLP, apply_offsets, compa
 from gasp.config import Config
 from gasp.data import Subject
 from gasp.head.uv import uv_binding
+from gasp.metrics.images import BACKGROUNDS
 from gasp.prior import GaspPrior
 from gasp.render import rasterize
 
@@ -80,7 +81,8 @@ def method_spec(name: str) -> MethodSpec:
 
 
 def background_color(cfg: Config) -> tuple[float, float, float]:
-    return (1.0, 1.0, 1.0) if cfg.eval.background == "white" else (0.0, 0.0, 0.0)
+    """eval.background as RGB (the one colour fits, evaluation and figures composite over)."""
+    return (BACKGROUNDS[cfg.eval.background],) * 3
 
 
 def fit_views(subject: Subject, setting: str) -> Subject:
