@@ -97,10 +97,10 @@ def paint_head(points: np.ndarray, regions: np.ndarray, an: Anatomy, app: dict, 
     # sockets and lids: soft darkening around the eyes, a dark lash line along the lid margin
     d_eye = _dist(P, an.eye_points)
     upper = P[:, 1] > eye_mid[1] - 0.003
-    lash = (1 - smoothstep(0.0006, 0.0022 + 0.0012 * upper, d_eye)) * ~is_["eyes"]
+    lash = (1 - smoothstep(0.0006, 0.0022 + 0.0020 * upper, d_eye)) * ~is_["eyes"]
     socket = sum(_blob(P, c + np.array([0, 0.004, -0.008]), 0.014) for c in an.pupils)
     rgb *= (1 - app["eye_shadow"] * np.clip(socket, 0, 1) * ~is_["eyes"])[:, None]
-    rgb = _mix(rgb, np.array([0.02, 0.015, 0.012]), 0.85 * lash)
+    rgb = _mix(rgb, np.array([0.02, 0.015, 0.012]), 0.9 * lash)
 
     # lips with a soft border; dark mouth interior
     d_lip = _dist(P, an.lip_points)
@@ -114,9 +114,10 @@ def paint_head(points: np.ndarray, regions: np.ndarray, an: Anatomy, app: dict, 
     brow_rgb = hair_rgb * (1 - app["brow_darkness"]) + np.array([0.02, 0.015, 0.01]) * app["brow_darkness"]
     brow_rgb = np.minimum(brow_rgb, skin * 0.5)  # brows always read darker than the skin
     d_brow = _dist(P, an.brow_points)
-    strands = smoothstep(-0.2, 0.8, wave_noise(P, rng, 0.003, octaves=2, anisotropy=(0.15, 1.0, 1.0)))
-    brow_w = (1 - smoothstep(0.0, 0.003 * app["brow_thickness"], d_brow)) * app["brow_density"]
-    rgb = _mix(rgb, brow_rgb, np.clip(brow_w * (0.55 + 0.45 * strands), 0, 1) * ~is_["eyes"])
+    strands = smoothstep(-0.6, 0.6, wave_noise(P, rng, 0.006, octaves=1, anisotropy=(0.15, 1.0, 1.0)))
+    # solid over the region (its vertices lie 2.6 mm apart, so d <= 1.3 mm inside), soft 3-4 mm edge
+    brow_w = (1 - smoothstep(0.0015, 0.0015 + 0.0025 * app["brow_thickness"], d_brow)) * app["brow_density"]
+    rgb = _mix(rgb, brow_rgb, np.clip(brow_w * (0.8 + 0.2 * strands), 0, 1) * ~is_["eyes"])
 
     # facial hair: stubble (speckled shadow) or beard (dense, strand-textured) over the lower face and upper neck
     beard = _beard_weight(P, an, app["beard"]) * ~(is_["lips"] | is_["mouth"] | is_["eyes"])

@@ -92,3 +92,23 @@ def test_subject_assets_from_head_model(domain):
     assert hair.positions[..., 1].max() > skin.positions[..., 1].max() + 0.003  # volume above the crown
     albedo = assets.materials["head"].albedo
     assert albedo.shape == (64, 64, 3) and 0 < albedo.min() and albedo.max() < 1
+
+
+def test_brows_are_a_solid_band():
+    """Brows read as a dark band, not dots at the brow vertices (they lie 2.6 mm apart at the default
+    mesh detail; a falloff shorter than that painted a dotted grid that rendered as pale stripes)."""
+    from gasp.config import HeadConfig
+    from gasp.head import build_head_model
+    from synth.albedo import measure_anatomy, paint_head
+    from synth.assets import neutral_vertices, texel_surface
+
+    model = build_head_model(HeadConfig())
+    verts = neutral_vertices(model, np.zeros(model.n_shape))
+    points, regions, *_ = texel_surface(model, verts, 256)
+    app = samplers.sample_appearance(np.random.default_rng(0))
+    app.update(brow_density=1.0, brow_thickness=1.0, brow_darkness=0.9, freckles=0.0)
+    hair = {"rgb": [0.02, 0.015, 0.01]}
+    rgb, _ = paint_head(points, regions, measure_anatomy(model, verts), app, np.zeros(len(points)), hair)
+    brow = rgb[regions == "brows"].mean(1)
+    skin = np.asarray(app["skin_rgb"]).mean()
+    assert (brow < 0.6 * skin).mean() > 0.9  # was 0.36 with the dotted brows; the lateral tail may fade

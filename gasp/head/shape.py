@@ -103,13 +103,13 @@ def head_sdf(p: np.ndarray) -> np.ndarray:
     d = _ell(p, np.array([0.0, 0.030, -0.012]), np.array([0.076, 0.100, 0.101]))          # cranium
     forehead = _ell(p, np.array([0.0, 0.038, 0.016]), np.array([0.064, 0.074, 0.074]))
     d = _smin(d, forehead, 0.02)
-    face = _ell(p, np.array([0.0, -0.030, 0.026]), np.array([0.055, 0.064, 0.066]))
+    face = _ell(p, np.array([0.0, -0.030, 0.026]), np.array([0.061, 0.064, 0.066]))
     d = _smin(d, face, 0.03)
     jaw = _capsule(m, GONION, [0.014, -0.087, 0.074], 0.017, 0.014)
     d = _smin(d, jaw, 0.018)
     d = _smin(d, _ell(p, CHIN, np.array([0.021, 0.015, 0.012])), 0.012)
     d = _smin(d, _ell(p, np.array([0.0, -0.036, 0.070]), np.array([0.033, 0.028, 0.027])), 0.016)  # muzzle
-    d = _smin(d, _ell(m, CHEEKBONE, np.array([0.022, 0.013, 0.020])), 0.016)
+    d = _smin(d, _ell(m, CHEEKBONE, np.array([0.019, 0.012, 0.019])), 0.022)
     brow = _capsule(m, [0.0, 0.046, 0.090], [0.052, 0.051, 0.074], 0.0095, 0.0075)
     d = _smin(d, brow, 0.012)
     socket = _ell(m, np.array([EYE[0], EYE[1] - 0.001, 0.092]), np.array([0.019, 0.0135, 0.017]))
