@@ -85,6 +85,8 @@ def test_dvc_repro_builds_every_table_with_every_method(repo):
     ablation = pd.read_csv(repo / "reports/ablation_table.csv")
     assert {"gasp", "no_prior", "no_prior_reg", "no_stage1", "no_stage2", "prior_1subject"} <= set(ablation.method)
     assert (main.PSNR.astype(float) > 5).all()
+    speed = pd.read_csv(repo / "reports/speed_table.csv")  # read from the fit.json files the fits wrote
+    assert (speed.fit_minutes.astype(float) > 0).all() and (speed.avatar_MB.astype(float) > 0).all()
     assert "Did the paper's findings reproduce?" in (repo / "reports/report.md").read_text()
     assert "Data and pipelines are up to date" in dvc(repo, "status")
 

@@ -79,7 +79,7 @@ def _write_results(root, fits_root, methods_psnr):
                 "implementations": {"LPIPS": "n/a: weights missing", "FID": "FD_dlib", "IDSIM": "IDSIM_dlib"}}))
             f = fits_root / setting / method / f"e{s:04d}"
             f.mkdir(parents=True)
-            (f / "fit.json").write_text(json.dumps({"time_total_s": 60.0, "avatar_bytes": 2e6, "device": "cpu"}))
+            (f / "fit.json").write_text(json.dumps({"fit_seconds": 60.0, "avatar_bytes": 2e6, "device": "cpu"}))
 
 
 def test_build_writes_every_table_and_report(tmp_path):
@@ -103,6 +103,8 @@ def test_build_writes_every_table_and_report(tmp_path):
     assert g.paper_PSNR.iloc[0] == 21.34
     prior_size = pd.read_csv(written["prior_size_table"])
     assert list(prior_size.prior_variant.unique()) == ["one", "few", "all"]
+    speed = pd.read_csv(written["speed_table"])
+    assert (speed.fit_minutes == 1.0).all() and (speed.avatar_MB == 2.0).all()
     text = written["report"].read_text()
     assert "prior_beats_no_prior" in text and "LPIPS" in text and "n/a: weights missing" in text
     verdicts = pd.read_csv(tmp_path / "reports" / "verdicts.csv")

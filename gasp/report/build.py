@@ -88,7 +88,7 @@ def speed_table(fits_root: Path, summaries: list[dict]) -> pd.DataFrame:
         rows.append({
             "method": method,
             "n_fits": len(fs),
-            "fit_minutes": _mean([f.get("time_total_s", float("nan")) / 60 for f in fs]),
+            "fit_minutes": _mean([f.get("fit_seconds", float("nan")) / 60 for f in fs]),
             "avatar_MB": _mean([f.get("avatar_bytes", float("nan")) / 1e6 for f in fs]),
             "gaussians": _mean([f.get("n_gaussians", float("nan")) for f in fs]),
             "render_fps": _mean([r.get("render_fps", float("nan")) for r in rs]),
