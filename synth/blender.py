@@ -62,7 +62,14 @@ def init_blenderproc(threads: int = 0, gpu: bool = True):
 
 
 def finish(code: int = 0):
-    """Flush and leave without running interpreter teardown (bpy segfaults there)."""
+    """Flush, remove Blender's session temp folder, and leave without running interpreter teardown
+    (bpy segfaults there; teardown is also what would have removed /tmp/blender_*)."""
+    if "bpy" in sys.modules:
+        import shutil
+
+        tmp = sys.modules["bpy"].app.tempdir
+        if tmp and os.path.basename(os.path.normpath(tmp)).startswith("blender_"):
+            shutil.rmtree(tmp, ignore_errors=True)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
