@@ -54,6 +54,7 @@ class SynthConfig:
     ring_views: int = _f(12, 1)
     rig_cameras: int = _f(16, 2)
     rig_test_cameras: int = _f(2, 1)
+    identity_truncation: float = _f(2.0, 0.5, 10.0, help="identity coefficients are redrawn beyond this many std")
     expression_scale: float = _f(1.0, 0.0, 5.0)
     eval_noise_std: float = _f(0.02, 0.0, 0.5)
     eval_jpeg_quality: int = _f(85, 1, 100)

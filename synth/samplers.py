@@ -64,9 +64,13 @@ class SubjectSample:
 # Identity and per-view expression / pose
 
 
-def sample_identity(rng: np.random.Generator, n_shape: int) -> np.ndarray:
-    """(S,) standard-normal identity coefficients (the head model's basis carries the scale)."""
-    return rng.standard_normal(n_shape)
+def sample_identity(rng: np.random.Generator, n_shape: int, truncation: float) -> np.ndarray:
+    """(S,) standard-normal identity coefficients (the head model's basis carries the scale), each
+    redrawn until |z| <= truncation: beyond about 2 sigma the procedural head turns into a caricature."""
+    z = rng.standard_normal(n_shape)
+    while (far := np.abs(z) > truncation).any():
+        z[far] = rng.standard_normal(int(far.sum()))
+    return z
 
 
 def sample_expressions(rng: np.random.Generator, n_views: int, n_expr: int, scale: float):
@@ -260,7 +264,7 @@ def sample_subject(cfg: SynthConfig, n_shape: int, n_expr: int, domain: str, ind
 
     seed = subject_seed(cfg.seed, domain, index)
     rng = component_rngs(seed)
-    shape = sample_identity(rng["identity"], n_shape)
+    shape = sample_identity(rng["identity"], n_shape, cfg.identity_truncation)
     appearance = sample_appearance(rng["appearance"])
     hair = sample_hair(rng["hair"], appearance)
     if domain == "prior":

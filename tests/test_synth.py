@@ -25,6 +25,14 @@ def test_sample_subject_is_deterministic_and_varied():
     assert min(tones) < 0.1 and max(tones) > 0.9  # very light to very dark
 
 
+def test_identity_is_truncated_normal():
+    z = np.stack([samplers.sample_subject(SynthConfig(), 60, 12, "prior", i).shape for i in range(200)])
+    assert np.abs(z).max() <= 2.0 and 0.85 < z.std() < 0.95  # a 2-sigma truncated normal has std 0.88
+    wide = np.stack([samplers.sample_subject(SynthConfig(identity_truncation=10.0), 60, 12, "prior", i).shape
+                     for i in range(200)])
+    assert np.abs(wide).max() > 3.0
+
+
 def test_prior_cameras_cover_yaw_and_pitch():
     cfg = SynthConfig(prior_views=50)
     views = samplers.prior_cameras(np.random.default_rng(0), cfg, 50)
