@@ -133,7 +133,7 @@ class FitConfig:
     lr_latent: float = _f(0.01, 0.0, 1.0)
     lr_decoder: float = _f(5e-4, 0.0, 1.0)
     lr_gaussians: float = _f(5e-3, 0.0, 1.0)
-    w_prior: float = _f(0.05, 0.0)
+    w_prior: float = _f(0.005, 0.0)
     w_l1: float = _f(0.8, 0.0)
     w_ssim: float = _f(0.2, 0.0)
     w_alpha: float = _f(0.5, 0.0)
