@@ -137,7 +137,7 @@ def paint_head(points: np.ndarray, regions: np.ndarray, an: Anatomy, app: dict, 
     rough = np.full(len(P), app["roughness"])
     tzone = _blob(P, an.nose_tip, 0.02) + _blob(P, eye_mid + np.array([0, 0.035, 0.01]), 0.02)
     rough -= 0.12 * np.clip(tzone, 0, 1)
-    rough = _mix(rough[:, None], 0.8, np.clip(brow_w, 0, 1))[:, 0]  # hair is matte: no sheen greys the brows
+    rough += (0.8 - rough) * np.clip(brow_w, 0, 1)  # hair is matte: no sheen greys the brows
     rough = np.where(lip_w > 0.5, 0.32, rough)
     rough[is_["eyes"]] = 0.04
     rough[is_["mouth"]] = 0.25

@@ -24,3 +24,13 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     return load_config(args.params or default_params(), args.preset, args.configfile)
+
+
+def set_torch_threads(cfg: Config, override: int | None = None) -> None:
+    """torch CPU threads: `override` (a job's --threads, its share of the cores) else compute.threads;
+    0 leaves torch's default. Oversubscribed OpenMP threads spin when Snakemake runs jobs side by side."""
+    import torch
+
+    threads = override or cfg.compute.threads
+    if threads > 0:
+        torch.set_num_threads(threads)

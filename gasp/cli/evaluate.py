@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gasp.cli.common import add_config_args, config_from_args
+from gasp.cli.common import add_config_args, config_from_args, set_torch_threads
 
 
 def register(sub) -> None:
@@ -32,12 +32,8 @@ def register(sub) -> None:
 def _evaluate(args) -> int:
     from gasp.evaluate import evaluate
 
-    import torch
-
     cfg = config_from_args(args)
-    threads = args.threads or cfg.compute.threads
-    if threads > 0:  # oversubscribed OpenMP threads spin when Snakemake runs jobs side by side
-        torch.set_num_threads(threads)
+    set_torch_threads(cfg, args.threads)
     summary = evaluate(args.subject_dir, args.avatar, args.setting, args.method, cfg, args.out)
     print(json.dumps({k: summary[k] for k in ("subject", "setting", "method", "n_images", "render_fps")}))
     return 0

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gasp.cli.common import add_config_args, config_from_args
+from gasp.cli.common import add_config_args, config_from_args, set_torch_threads
 
 
 def register(sub) -> None:
@@ -73,12 +73,10 @@ def _clear_errors(func):
 
 
 def _setup(cfg, threads: int | None = None):
-    """Torch threads (the job's share of the cores: oversubscribed OpenMP threads spin) and the device."""
+    """Torch threads (set_torch_threads) and the device."""
     import torch
 
-    threads = threads or cfg.compute.threads
-    if threads > 0:
-        torch.set_num_threads(threads)
+    set_torch_threads(cfg, threads)
     if cfg.compute.device == "cuda" or (cfg.compute.device == "auto" and torch.cuda.is_available()):
         return "cuda"
     return "cpu"
