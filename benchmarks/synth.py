@@ -6,12 +6,15 @@ Blender init (import bpy/BlenderProc), scene build, render (Cycles, all views in
 (PNG + JSON + npz). Overhead fractions are relative to the pure render time:
   scene+I/O  = (textures/hair + scene build + write) / render          (goal <= 25%)
   process    = (everything else, incl. bpy import and head build) / render
-Usage: python benchmarks/synth.py [--views 24] [--samples 16] [--threads 0]
+Each resolution is rendered `--repeats` times (alternating, so both see the same machine load) and
+every stage is reported as its median: the machines are shared and single runs vary by +-30%.
+Usage: python benchmarks/synth.py [--views 24] [--samples 16] [--threads 0] [--repeats 3]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,14 +22,14 @@ import time
 from pathlib import Path
 
 
-def run(resolution: int, views: int, samples: int, threads: int, tmp: Path) -> dict:
+def run(resolution: int, views: int, samples: int, threads: int, tmp: Path, attempt: int) -> dict:
     conf = tmp / f"bench{resolution}.yaml"
     conf.write_text(f"synth: {{resolution: {resolution}, prior_views: {views}, samples: {samples}}}\n")
-    timings = tmp / f"t{resolution}.json"
+    timings = tmp / f"t{resolution}_{attempt}.json"
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "gasp", "synth", "render", "--domain", "prior", "--subject", "p0000",
-                    "--out", str(tmp / f"r{resolution}"), "--threads", str(threads), "--configfile", str(conf),
-                    "--timings", str(timings)], check=True, capture_output=True)
+                    "--out", str(tmp / f"r{resolution}_{attempt}"), "--threads", str(threads), "--configfile",
+                    str(conf), "--timings", str(timings)], check=True, capture_output=True)
     wall = time.perf_counter() - t0
     t = json.loads(timings.read_text())
     return {"resolution": resolution, "views": t["views"], "views_per_s": t["views"] / t["render"],
@@ -41,11 +44,16 @@ def main() -> None:
     ap.add_argument("--views", type=int, default=24)
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    runs: dict[int, list[dict]] = {128: [], 256: []}
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [run(r, args.views, args.samples, args.threads, Path(tmp)) for r in (128, 256)]
+        for attempt in range(args.repeats):
+            for res in runs:
+                runs[res].append(run(res, args.views, args.samples, args.threads, Path(tmp), attempt))
+    rows = [{k: statistics.median(r[k] for r in rs) for k in rs[0]} for rs in runs.values()]
     for r in rows:
-        print(f"{r['resolution']:4d} px  {r['views_per_s']:.2f} views/s ({r['render_s']:.1f} s for {r['views']} views)  "
+        print(f"{r['resolution']:4.0f} px  {r['views_per_s']:.2f} views/s ({r['render_s']:.1f} s for {r['views']:.0f} views)  "
               f"scene+I/O overhead {100 * r['overhead_scene_io']:.0f}%  whole-process overhead "
               f"{100 * r['overhead_process']:.0f}%  [head {r['head_model_s']:.1f} s, textures+hair "
               f"{r['assets_s'] - r['head_model_s']:.1f} s, bpy init {r['blender_init_s']:.1f} s, "

@@ -128,7 +128,7 @@ def encode_png(arr: np.ndarray) -> bytes:
         raise DataError(f"PNG data must be uint8, got {arr.dtype}")
     if arr.ndim == 3:
         arr = cv2.cvtColor(arr, cv2.COLOR_RGBA2BGRA)
-    ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 6])
+    ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:
         raise DataError("PNG encoding failed")
     return buf.tobytes()

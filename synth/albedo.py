@@ -49,8 +49,13 @@ def measure_anatomy(model, verts: np.ndarray) -> Anatomy:
                    ear_points=region_verts("ears"))
 
 
-def _dist(points: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    return cKDTree(targets).query(points, k=1)[0]
+def distance_within(points: np.ndarray, targets: np.ndarray, reach: float) -> np.ndarray:
+    """Distance (N,) to the nearest target, inf beyond `reach`: every falloff below is flat beyond its
+    reach, and most texels are far from any one feature, so only those in its padded box are searched."""
+    near = np.all((points >= targets.min(0) - reach) & (points <= targets.max(0) + reach), axis=1)
+    d = np.full(len(points), np.inf)
+    d[near] = cKDTree(targets).query(points[near], k=1, distance_upper_bound=reach)[0]
+    return d
 
 
 def _mix(a: np.ndarray, b, t) -> np.ndarray:
@@ -59,7 +64,8 @@ def _mix(a: np.ndarray, b, t) -> np.ndarray:
 
 
 def _blob(points, centre, radius):
-    return np.exp(-((points - centre) ** 2).sum(1) / (2 * radius**2))
+    d = points - centre
+    return np.exp(np.einsum("ij,ij->i", d, d) / (-2 * radius**2))
 
 
 def paint_head(points: np.ndarray, regions: np.ndarray, an: Anatomy, app: dict, hair_cover: np.ndarray,
@@ -90,12 +96,12 @@ def paint_head(points: np.ndarray, regions: np.ndarray, an: Anatomy, app: dict, 
         face_pts = P[is_["face"]]
         w = cheeks[is_["face"]] + _blob(face_pts, an.nose_tip, 0.02) + 0.15
         centres = face_pts[rng.choice(len(face_pts), int(600 * app["freckles"]), p=w / w.sum())]
-        d, _ = cKDTree(centres).query(P, k=1)
+        d = distance_within(P, centres, 0.01)  # a spot is 1-2 mm wide
         spot = np.exp(-(d / (0.0012 * rng.uniform(0.8, 1.3))) ** 2) * is_["face"]
         rgb = _mix(rgb, skin * np.array([0.62, 0.45, 0.32]), 0.7 * spot)
 
     # sockets and lids: soft darkening around the eyes, a dark lash line along the lid margin
-    d_eye = _dist(P, an.eye_points)
+    d_eye = distance_within(P, an.eye_points, 0.0042)
     upper = P[:, 1] > eye_mid[1] - 0.003
     lash = (1 - smoothstep(0.0006, 0.0022 + 0.0020 * upper, d_eye)) * ~is_["eyes"]
     socket = sum(_blob(P, c + np.array([0, 0.004, -0.008]), 0.014) for c in an.pupils)
@@ -103,36 +109,38 @@ def paint_head(points: np.ndarray, regions: np.ndarray, an: Anatomy, app: dict, 
     rgb = _mix(rgb, np.array([0.02, 0.015, 0.012]), 0.9 * lash)
 
     # lips with a soft border; dark mouth interior
-    d_lip = _dist(P, an.lip_points)
+    d_lip = distance_within(P, an.lip_points, 0.0025)
     lip_w = 1 - smoothstep(0.0, 0.0025, d_lip)
     lip_rgb = skin * (1 - app["lip_darken"]) * np.array([1.0 + app["lip_red"], 0.75, 0.8])
-    lip_rgb = lip_rgb * np.exp(0.06 * wave_noise(P, rng, 0.002, octaves=1))[:, None]
-    rgb = _mix(rgb, lip_rgb, lip_w * ~is_["eyes"])
+    on = lip_w > 0  # patterns below are evaluated only where they show (same random draws)
+    lip_rgb = lip_rgb * np.exp(0.06 * wave_noise(P[on], rng, 0.002, octaves=1))[:, None]
+    rgb[on] = _mix(rgb[on], lip_rgb, (lip_w * ~is_["eyes"])[on])
     rgb[is_["mouth"]] = np.array([0.12, 0.025, 0.025])
 
     # brows: strands running laterally, density falling off at the region edge
     brow_rgb = hair_rgb * (1 - app["brow_darkness"]) + np.array([0.02, 0.015, 0.01]) * app["brow_darkness"]
     brow_rgb = np.minimum(brow_rgb, skin * 0.5)  # brows always read darker than the skin
-    d_brow = _dist(P, an.brow_points)
-    strands = smoothstep(-0.6, 0.6, wave_noise(P, rng, 0.006, octaves=1, anisotropy=(0.15, 1.0, 1.0)))
+    d_brow = distance_within(P, an.brow_points, 0.0015 + 0.0025 * app["brow_thickness"])
     # solid over the region (its vertices lie 2.6 mm apart, so d <= 1.3 mm inside), soft 3-4 mm edge
     brow_w = (1 - smoothstep(0.0015, 0.0015 + 0.0025 * app["brow_thickness"], d_brow)) * app["brow_density"]
-    rgb = _mix(rgb, brow_rgb, np.clip(brow_w * (0.8 + 0.2 * strands), 0, 1) * ~is_["eyes"])
+    on = brow_w > 0
+    strands = smoothstep(-0.6, 0.6, wave_noise(P[on], rng, 0.006, octaves=1, anisotropy=(0.15, 1.0, 1.0)))
+    rgb[on] = _mix(rgb[on], brow_rgb, np.clip(brow_w[on] * (0.8 + 0.2 * strands), 0, 1) * ~is_["eyes"][on])
 
     # facial hair: stubble (speckled shadow) or beard (dense, strand-textured) over the lower face and upper neck
     beard = _beard_weight(P, an, app["beard"]) * ~(is_["lips"] | is_["mouth"] | is_["eyes"])
     if app["beard"] != "none":
-        speck = smoothstep(-0.3, 0.9, wave_noise(P, rng, 0.0012, octaves=1))
+        on = beard > 0
+        speck = smoothstep(-0.3, 0.9, wave_noise(P[on], rng, 0.0012, octaves=1))
         dens = app["beard_density"] * (0.45 if app["beard"] == "stubble" else 0.95)
         colour = hair_rgb * 0.8 + 0.02 if app["beard"] != "stubble" else hair_rgb * 0.5 + 0.01
-        rgb = _mix(rgb, colour, np.clip(beard * dens * (0.5 + 0.5 * speck), 0, 1))
+        rgb[on] = _mix(rgb[on], colour, np.clip(beard[on] * dens * (0.5 + 0.5 * speck), 0, 1))
 
     # scalp: hair roots colour it wherever hair grows, a little beyond the shell's edge
     rgb = _mix(rgb, hair_rgb * 0.8 + 0.005, 0.9 * hair_cover)
 
     # eyes: sclera with reddish corners, iris with radial fibres and a dark limbal ring, pupil
-    eye_rgb = _paint_eyes(P, an, app)
-    rgb = np.where(is_["eyes"][:, None], eye_rgb, rgb)
+    rgb[is_["eyes"]] = _paint_eyes(P[is_["eyes"]], an, app)
 
     rough = np.full(len(P), app["roughness"])
     tzone = _blob(P, an.nose_tip, 0.02) + _blob(P, eye_mid + np.array([0, 0.035, 0.01]), 0.02)
@@ -162,7 +170,7 @@ def _beard_weight(P: np.ndarray, an: Anatomy, style: str) -> np.ndarray:
 
 
 def _paint_eyes(P: np.ndarray, an: Anatomy, app: dict) -> np.ndarray:
-    """Eye colours (N,3) at every point (used only where the region is 'eyes'): by distance from the pupil."""
+    """Eye colours (N,3) at eye points P (N,3), by distance from the nearer pupil."""
     sclera = np.asarray(app["sclera_rgb"])
     iris = np.asarray(app["iris_rgb"])
     rel = P - an.pupils[(P[:, 0] <= 0).astype(int)]

@@ -7,12 +7,17 @@ so the scene only keys shape keys (synth.scene).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import torch
 from scipy import ndimage
 
 from gasp.data import MASK_LABELS
+from gasp.io import atomic_write_bytes
 from synth import hair as hairlib
 from synth.albedo import Anatomy, measure_anatomy, paint_head
 from synth.samplers import SubjectSample
@@ -50,13 +55,13 @@ class SubjectAssets:
 
 
 def posed_vertices(model, sample: SubjectSample) -> np.ndarray:
-    """(V,n,3) head vertices of every view (identity, expression, jaw, neck, global pose)."""
+    """(V,n,3) float32 head vertices of every view (identity, expression, jaw, neck, global pose)."""
     V = len(sample.views)
     t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
     with torch.no_grad():
         v = model.verts(t(np.tile(sample.shape, (V, 1))), t(sample.expr), t(sample.jaw), t(sample.neck),
                         t(sample.global_rt))
-    return v.numpy().astype(np.float64)
+    return v.numpy()  # float32, as Blender stores them
 
 
 def neutral_vertices(model, shape: np.ndarray) -> np.ndarray:
@@ -67,26 +72,56 @@ def neutral_vertices(model, shape: np.ndarray) -> np.ndarray:
         return model.verts(**z)[0].numpy().astype(np.float64)
 
 
-def texel_surface(model, verts: np.ndarray, res: int):
-    """Surface point, region name and texel index of every texel covered by the UV layout.
+CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "synth"
 
-    Returns points (N,3), regions (N,) str, rows (N,), cols (N,), and `fill` (R,R) -> index of the
-    nearest covered texel for every texel (so bilinear lookups at chart borders never see black).
+
+def texel_layout(model, res: int) -> dict[str, np.ndarray]:
+    """Which surface point every covered texel of the R x R UV map shows, independent of the subject:
+    corners (N,3) vertex ids and bary (N,3) of its face, regions (N,) str, rows (N,), cols (N,), and
+    fill (R,R) -> index of the nearest covered texel for every texel.
+
+    The same for every subject of a head model, and a tenth of a subject's texture time: cached on
+    disk, keyed by a hash of the mesh's faces, UVs and regions (a damaged cache file is rebuilt).
     """
+    key = hashlib.sha256(str(res).encode())
+    for a in (model.faces, model.uvs, model.uv_faces, model.face_regions):
+        key.update(np.ascontiguousarray(a.numpy()).tobytes())
+    key.update("\0".join(model.regions).encode())
+    path = CACHE_DIR / f"texels-{res}-{key.hexdigest()[:16]}.npz"
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError, zipfile.BadZipFile):
+            pass
     from gasp.head.uv import uv_binding
 
     b = uv_binding(model, res)
-    faces = model.faces.numpy()
-    fid, bary = np.asarray(b.face_ids), np.asarray(b.barys, np.float64)
-    points = (verts[faces[fid]] * bary[:, :, None]).sum(1)
-    regions = np.asarray(model.regions)[model.face_regions.numpy()[fid]]
+    fid = np.asarray(b.face_ids)
     uv = np.asarray(b.uv, np.float64)
     cols = np.clip((uv[:, 0] * res).astype(int), 0, res - 1)
     rows = np.clip((uv[:, 1] * res).astype(int), 0, res - 1)
     index = -np.ones((res, res), int)
     index[rows, cols] = np.arange(len(fid))
     _, (ri, ci) = ndimage.distance_transform_edt(index < 0, return_indices=True)
-    return points, regions, rows, cols, index[ri, ci]
+    layout = {"corners": model.faces.numpy()[fid], "bary": np.asarray(b.barys, np.float64),
+              "regions": np.asarray(model.regions)[model.face_regions.numpy()[fid]], "rows": rows, "cols": cols,
+              "fill": index[ri, ci]}
+    buf = io.BytesIO()
+    np.savez(buf, **layout)
+    atomic_write_bytes(path, buf.getvalue())
+    return layout
+
+
+def texel_surface(model, verts: np.ndarray, res: int):
+    """Surface point, region name and texel index of every texel covered by the UV layout.
+
+    Returns points (N,3), regions (N,) str, rows (N,), cols (N,), and `fill` (R,R) -> index of the
+    nearest covered texel for every texel (so bilinear lookups at chart borders never see black).
+    """
+    t = texel_layout(model, res)
+    points = np.einsum("nkd,nk->nd", verts[t["corners"]], t["bary"])
+    return points, t["regions"], t["rows"], t["cols"], t["fill"]
 
 
 def _to_image(values: np.ndarray, fill: np.ndarray) -> np.ndarray:
@@ -94,11 +129,10 @@ def _to_image(values: np.ndarray, fill: np.ndarray) -> np.ndarray:
     return values[fill].astype(np.float32)
 
 
-def _split(faces: np.ndarray, keep: np.ndarray, uv_corners: np.ndarray, positions: np.ndarray):
-    """Sub-mesh of the faces `keep`: (local faces, corner uvs, positions (V,n,3))."""
-    sub = faces[keep]
-    used, local = np.unique(sub, return_inverse=True)
-    return local.reshape(-1, 3), uv_corners[keep].reshape(-1, 2), positions[:, used]
+def _split(faces: np.ndarray, keep: np.ndarray, uv_corners: np.ndarray):
+    """Sub-mesh of the faces `keep`: (vertex indices it uses (k,), local faces, corner uvs)."""
+    used, local = np.unique(faces[keep], return_inverse=True)
+    return used, local.reshape(-1, 3), uv_corners[keep].reshape(-1, 2)
 
 
 def build_assets(model, sample: SubjectSample, tex_res: int) -> SubjectAssets:
@@ -111,29 +145,28 @@ def build_assets(model, sample: SubjectSample, tex_res: int) -> SubjectAssets:
     posed = posed_vertices(model, sample)
 
     points, regions, _, _, fill = texel_surface(model, neutral, tex_res)
-    cover_t = hairlib.hair_cover(points, regions, anatomy, sample.hair)
-    scalp_paint = hairlib.hair_cover(points, regions, anatomy, sample.hair, lower=0.06)
+    texel_hairline = hairlib.hairline(points, regions, anatomy, sample.hair)
+    cover_t = texel_hairline.cover()
+    scalp_paint = texel_hairline.cover(lower=0.06)
     rgb, rough = paint_head(points, regions, anatomy, sample.appearance, scalp_paint, sample.hair)
     app = sample.appearance
     materials = {"head": MaterialSpec(_to_image(rgb, fill), _to_image(rough, fill), specular=app["specular"])}
     parts = []
     for name, regs in PART_REGIONS.items():
         keep = np.isin(region_of_face, regs)
-        f, uv, pos = _split(faces, keep, uv_corners, posed)
-        parts.append(MeshPart(name, MASK_LABELS.index(name), "head", f, uv, pos))
+        used, f, uv = _split(faces, keep, uv_corners)
+        parts.append(MeshPart(name, MASK_LABELS.index(name), "head", f, uv, posed[:, used]))
 
     if not sample.hair["bald"]:
         # a vertex may carry hair only if none of its faces is a no-hair region
         vertex_region = np.full(len(neutral), "scalp", dtype=object)
         for r in ("face",) + hairlib.NO_HAIR:
             vertex_region[np.unique(faces[region_of_face == r])] = r
-        cover_v = hairlib.hair_cover(neutral, vertex_region.astype(str), anatomy, sample.hair)
-        keep = np.zeros(len(faces), bool)
-        keep[hairlib.shell_faces(faces, cover_v)] = True
-        volume_ramp = hairlib.hair_cover(neutral, vertex_region.astype(str), anatomy, sample.hair, ramp=0.45)
-        offset = hairlib.thickness(neutral, volume_ramp, sample.hair)
-        shell_pos = hairlib.shell(posed, faces, offset)
-        f, uv, pos = _split(faces, keep, uv_corners, shell_pos)
+        vertex_hairline = hairlib.hairline(neutral, vertex_region.astype(str), anatomy, sample.hair)
+        keep = hairlib.shell_faces(faces, vertex_hairline.cover())
+        offset = hairlib.thickness(neutral, vertex_hairline.cover(ramp=0.45), sample.hair)
+        used, f, uv = _split(faces, keep, uv_corners)
+        pos = hairlib.shell(posed, faces, offset, used)
         h_rgb, h_rough, h_height = hairlib.paint_hair(points, cover_t, sample.hair)
         materials["hair"] = MaterialSpec(_to_image(h_rgb, fill), _to_image(h_rough, fill),
                                          specular=0.45, bump=_to_image(h_height, fill),

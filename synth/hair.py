@@ -1,37 +1,50 @@
 """Hair as geometry: a displaced shell over the scalp, and its strand-textured colour.
 
-`hair_cover(points, regions, anatomy, hair) -> (N,)` says where hair grows (0..1, soft hairline);
-`shell(verts (B,V,3), faces, cover, thickness) -> verts of the shell (B,V,3)` offsets the posed head
+`hairline(points, regions, anatomy, hair).cover() -> (N,)` says where hair grows (0..1, soft hairline);
+`shell(verts (B,V,3), faces, offset (V,), vertices (K,)) -> the shell's vertices (B,K,3)` offsets the posed head
 along its normals, so the shell follows every expression and pose. Thickness tapers to a fraction of a
 millimetre at the hairline, so the shell meets the skin there; bald subjects get no shell.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from scipy import sparse
-from scipy.spatial import cKDTree
 
-from synth.albedo import Anatomy
+from synth.albedo import Anatomy, distance_within
 from synth.noise import smoothstep, wave_noise
 
 NO_HAIR = ("eyes", "lips", "mouth", "brows", "ears")
 _EPS = 0.0006  # metres: keeps the shell's edge just above the skin
 
 
-def hair_cover(P: np.ndarray, regions: np.ndarray, an: Anatomy, hair: dict, lower: float = 0.0,
-               ramp: float = 0.14) -> np.ndarray:
-    """Coverage (N,) at template points P (N,3): 1 under full hair, 0 on bare skin.
+@dataclasses.dataclass
+class Hairline:
+    """Where hair may grow at N points: `height` (N,) elevation above the hairline in radians, and
+    `allowed` (N,) 0..1 (off on the brows, the ears and the no-hair regions). One field serves every
+    coverage the subject needs (shell edge, painted scalp, volume ramp)."""
+    height: np.ndarray
+    allowed: np.ndarray
 
-    The hairline is an elevation angle per azimuth about the head centre: high at the front
+    def cover(self, lower: float = 0.0, ramp: float = 0.14) -> np.ndarray:
+        """Coverage (N,): 1 under full hair, 0 on bare skin. `lower` (radians) moves the whole line
+        down (the painted scalp reaches a little below the shell's edge, so the edge sits on
+        hair-coloured skin); `ramp` (radians of elevation) is how far above the line coverage reaches 1."""
+        return smoothstep(-0.04, ramp, self.height + lower) * self.allowed
+
+
+def hairline(P: np.ndarray, regions: np.ndarray, an: Anatomy, hair: dict) -> Hairline:
+    """The hairline at template points P (N,3) with region names `regions` (N,).
+
+    The line is an elevation angle per azimuth about the head centre: high at the front
     (forehead; lowered by a fringe, raised by `hairline`), receding at the temples, above the ears,
     and reaching down the back to the nape or, for long hair, the neck; slightly irregular. Hair
-    thins out around the ears. `lower` (radians) moves the whole line down (the painted scalp
-    reaches a little below the shell's edge, so the edge sits on hair-coloured skin); `ramp`
-    (radians of elevation) is how far above the line coverage reaches 1.
+    thins out around the ears. Bald subjects get hair nowhere.
     """
     if hair["bald"]:
-        return np.zeros(len(P))
+        return Hairline(np.zeros(len(P)), np.zeros(len(P)))
     rng = np.random.default_rng(hair["noise_seed"] + 2)
     az = np.arctan2(P[:, 0], P[:, 2])                       # 0 front, +-pi back
     el = np.arctan2(P[:, 1], np.hypot(P[:, 0], P[:, 2]))
@@ -41,13 +54,11 @@ def hair_cover(P: np.ndarray, regions: np.ndarray, an: Anatomy, hair: dict, lowe
     back = -0.45 - 0.75 * hair["length"]
     line = np.interp(a, [0.0, 0.55, 1.2, 1.75, 2.4, np.pi], [front, front, side, side, back, back])
     line += 0.25 * hair["temples"] * np.exp(-((a - 0.75) / 0.25) ** 2)  # receding temples
-    line += 0.04 * wave_noise(P, rng, 0.03, octaves=2) - lower
-    cover = smoothstep(line - 0.04, line + ramp, el)
+    line += 0.04 * wave_noise(P, rng, 0.03, octaves=2)
     brow_top = an.brow_points[:, 1].max() + 0.008
-    cover *= np.where(P[:, 2] > 0.02, smoothstep(brow_top, brow_top + 0.01, P[:, 1]), 1.0)
-    d_ear = cKDTree(an.ear_points).query(P, k=1)[0]
-    cover *= smoothstep(0.004, 0.03, d_ear)
-    return cover * ~np.isin(regions, NO_HAIR)
+    allowed = np.where(P[:, 2] > 0.02, smoothstep(brow_top, brow_top + 0.01, P[:, 1]), 1.0)
+    allowed *= smoothstep(0.004, 0.03, distance_within(P, an.ear_points, 0.03))
+    return Hairline(el - line, allowed * ~np.isin(regions, NO_HAIR))
 
 
 def thickness(P: np.ndarray, cover: np.ndarray, hair: dict) -> np.ndarray:
@@ -62,14 +73,24 @@ def thickness(P: np.ndarray, cover: np.ndarray, hair: dict) -> np.ndarray:
     return _EPS + smoothstep(0.0, 1.0, cover) * np.maximum(t, 0)
 
 
-def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals of (B,V,3) meshes -> (B,V,3)."""
+def vertex_normals(verts: np.ndarray, faces: np.ndarray, vertices: np.ndarray | None = None) -> np.ndarray:
+    """Area-weighted unit vertex normals of (B,V,3) meshes -> (B,V,3), or (B,K,3) for the K vertex
+    indices `vertices` only (faces that touch none of them are skipped: the hair shell needs a third
+    of the head)."""
     B, V, _ = verts.shape
-    tri = verts[:, faces]                                                   # (B,F,3,3)
-    fn = np.cross(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0])  # (B,F,3), length = 2 * area
-    incidence = sparse.csr_matrix((np.ones(faces.size), (faces.ravel(), np.repeat(np.arange(len(faces)), 3))),
+    if vertices is not None:
+        faces = faces[np.isin(faces, vertices).any(1)]
+    tri = verts.astype(np.float32)[:, faces]  # (B,F,3,3); float32 halves the memory traffic
+    e1, e2 = tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0]
+    # the cross product written out: np.cross is several times slower on (B,F,3)
+    fn = np.stack([e1[..., 1] * e2[..., 2] - e1[..., 2] * e2[..., 1],
+                   e1[..., 2] * e2[..., 0] - e1[..., 0] * e2[..., 2],
+                   e1[..., 0] * e2[..., 1] - e1[..., 1] * e2[..., 0]], -1)  # (B,F,3), length = 2 * area
+    incidence = sparse.csr_matrix((np.ones(faces.size, np.float32), (faces.ravel(), np.repeat(np.arange(len(faces)), 3))),
                                   shape=(V, len(faces)))
-    n = (incidence @ fn.transpose(1, 0, 2).reshape(len(faces), -1)).reshape(V, B, 3).transpose(1, 0, 2)
+    if vertices is not None:
+        incidence = incidence[vertices]
+    n = (incidence @ fn.transpose(1, 0, 2).reshape(len(faces), -1)).reshape(-1, B, 3).transpose(1, 0, 2)
     return n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
 
 
@@ -78,9 +99,10 @@ def shell_faces(faces: np.ndarray, cover_v: np.ndarray) -> np.ndarray:
     return np.flatnonzero((cover_v[faces] > 0.02).all(1))
 
 
-def shell(verts: np.ndarray, faces: np.ndarray, offset_v: np.ndarray) -> np.ndarray:
-    """Posed head verts (B,V,3) -> shell verts (B,V,3), offset along the posed normals by offset_v (V,)."""
-    return verts + vertex_normals(verts, faces) * offset_v[None, :, None]
+def shell(verts: np.ndarray, faces: np.ndarray, offset_v: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+    """Posed head verts (B,V,3) -> the shell's positions (B,K,3) at the K vertex indices `vertices`,
+    offset along the posed normals by offset_v (V,)."""
+    return verts[:, vertices] + vertex_normals(verts, faces, vertices) * offset_v[None, vertices, None]
 
 
 def paint_hair(P: np.ndarray, cover: np.ndarray, hair: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

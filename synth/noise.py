@@ -15,18 +15,19 @@ def wave_noise(points: np.ndarray, rng: np.random.Generator, scale: float, octav
     anisotropy: per-axis frequency multipliers (stretches features along axes with small values).
     """
     pts = np.asarray(points, np.float32)
-    out = np.zeros(len(pts), np.float32)
-    total = 0.0
+    freqs, phases, amps = [], [], []
     for o in range(octaves):
         d = rng.standard_normal((waves, 3)) * np.asarray(anisotropy)
         d /= np.linalg.norm(d, axis=1, keepdims=True)
         k = 2 * np.pi / (scale / 2**o) * rng.uniform(0.7, 1.3, waves)
-        phase = rng.uniform(0, 2 * np.pi, waves)
-        amp = 0.5**o
-        arg = pts @ (d * k[:, None]).T.astype(np.float32) + phase.astype(np.float32)
-        out += np.float32(amp * np.sqrt(2.0 / waves)) * np.sin(arg, out=arg).sum(1)
-        total += amp**2
-    return (out / np.sqrt(total)).astype(np.float64)
+        phases.append(rng.uniform(0, 2 * np.pi, waves))
+        freqs.append(d * k[:, None])
+        amps.append(np.full(waves, 0.5**o * np.sqrt(2.0 / waves)))
+    total = sum(0.25**o for o in range(octaves))
+    # all octaves in one product and one weighted sum (a matrix-vector product, not a strided .sum)
+    arg = pts @ np.concatenate(freqs).T.astype(np.float32) + np.concatenate(phases).astype(np.float32)
+    weights = (np.concatenate(amps) / np.sqrt(total)).astype(np.float32)
+    return (np.sin(arg, out=arg) @ weights).astype(np.float64)
 
 
 def smoothstep(e0: float, e1: float, x):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -58,10 +59,7 @@ def render_subject(cfg: Config, domain: str, index: int, out_dir: str | Path, th
     t_scene = time.perf_counter()
     rgba, seg = scene.render(bproc)
     t_render = time.perf_counter()
-    for i, (img, mask) in enumerate(zip(rgba, seg)):
-        if domain == "eval":
-            img = degrade(img, sample.sensor, i)
-        data.write_view(out, i, img, mask)
+    _write_views(out, rgba, seg, sample.sensor if domain == "eval" else None)
     views = [data.View(v.id, K_bl, w2c, v.group, v.split) for v, w2c in zip(sample.views, w2c_bl)]
     data.write_cameras(out, s.resolution, s.resolution, views)
     data.write_params(out, sample.shape, sample.expr, sample.jaw, sample.neck, sample.global_rt)
@@ -70,6 +68,20 @@ def render_subject(cfg: Config, domain: str, index: int, out_dir: str | Path, th
     t_end = time.perf_counter()
     return {"assets": t_assets - t0, "head_model": t_head - t0, "blender_init": t_init - t_assets, "scene": t_scene - t_init,
             "render": t_render - t_scene, "write": t_end - t_render, "views": len(views)}
+
+
+def _write_views(out: Path, rgba: list[np.ndarray], seg: list[np.ndarray], sensor: dict | None) -> None:
+    """images/ and masks/ of every view, the eval domain's sensor effects applied when `sensor` is given.
+
+    Views go through a few threads: PNG/JPEG coding and fsync release the GIL, and this stage would
+    otherwise be a fifth of a 128 px subject's render time (benchmarks/synth.py).
+    """
+    def one(i: int) -> None:
+        img = rgba[i] if sensor is None else degrade(rgba[i], sensor, i)
+        data.write_view(out, i, img, seg[i])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(one, range(len(rgba))))  # list(): re-raises the first error
 
 
 def _check_cameras(sample: SubjectSample, K: np.ndarray, w2c: np.ndarray) -> None:

@@ -102,6 +102,27 @@ def test_subject_assets_from_head_model(domain):
     assert albedo.shape == (64, 64, 3) and 0 < albedo.min() and albedo.max() < 1
 
 
+def test_vertex_normals_outward_and_subset_exact():
+    """Normals of a closed mesh point outward; asking for a subset of vertices (the hair shell's)
+    gives exactly the full computation's rows there."""
+    from gasp.config import HeadConfig
+    from gasp.head import build_head_model
+    from synth.hair import shell, vertex_normals
+
+    model = build_head_model(HeadConfig(mesh_detail=0))
+    faces = model.faces.numpy()
+    verts = model.verts(**model.zeros(2)).numpy()
+    verts[1] = verts[1] * 1.1 + 0.01  # a second pose
+    full = vertex_normals(verts, faces)
+    assert full.shape == verts.shape and np.allclose(np.linalg.norm(full, axis=-1), 1, atol=1e-5)
+    top = np.argmax(verts[0, :, 1])
+    assert full[0, top, 1] > 0.9  # the crown faces up
+    subset = np.array([top, 5, 17])
+    assert np.allclose(vertex_normals(verts, faces, subset), full[:, subset], atol=1e-6)
+    offset = np.full(verts.shape[1], 0.002)
+    assert np.allclose(shell(verts, faces, offset, subset), verts[:, subset] + 0.002 * full[:, subset], atol=1e-6)
+
+
 def test_brows_are_a_solid_band():
     """Brows read as a dark band, not dots at the brow vertices (they lie 2.6 mm apart at the default
     mesh detail; a falloff shorter than that painted a dotted grid that rendered as pale stripes)."""

@@ -130,12 +130,15 @@ class HeadModel(torch.nn.Module):
             else:
                 g_rot.append(g_rot[p] @ rot[:, j])
                 g_t.append((g_rot[p] @ local_t[..., None])[..., 0] + g_t[p])
-        g_rot, g_t = torch.stack(g_rot, 1), torch.stack(g_t, 1)                           # (B,J,3,3),(B,J,3)
-        g = torch.cat([g_rot.reshape(B, J, 9), g_t], -1)                                # (B,J,12)
-        blend = (self.weights @ g).reshape(B, V, 12)                                     # per-vertex affine
-        v = (blend[..., :9].reshape(B, V, 3, 3) * v[:, :, None, :]).sum(-1) + blend[..., 9:]
-        r_glob = axis_angle_to_matrix(global_rt[:, :3])
-        return v @ r_glob.transpose(1, 2) + global_rt[:, None, 3:]
+        # the global rotation is folded into the J joint transforms, not applied to all V vertices
+        r_glob = axis_angle_to_matrix(global_rt[:, :3])[:, None]                          # (B,1,3,3)
+        g_rot = r_glob @ torch.stack(g_rot, 1)                                          # (B,J,3,3)
+        g_t = (r_glob @ torch.stack(g_t, 1)[..., None])[..., 0] + global_rt[:, None, 3:]  # (B,J,3)
+        # per-vertex affine, columns first: M v = M[:, 0] v_x + M[:, 1] v_y + M[:, 2] v_z
+        g = torch.cat([g_rot.transpose(-1, -2).reshape(B, J, 9), g_t], -1)              # (B,J,12)
+        blend = (self.weights @ g).reshape(B, V, 4, 3)
+        return (blend[:, :, 0] * v[..., 0:1] + blend[:, :, 1] * v[..., 1:2] + blend[:, :, 2] * v[..., 2:3]
+                + blend[:, :, 3])
 
     def landmark_points(self, verts: torch.Tensor) -> dict[str, torch.Tensor]:
         """verts (B,V,3) -> {name: (B,3)} surface points of the named landmarks."""
