@@ -100,12 +100,15 @@ def paint_head(points: np.ndarray, regions: np.ndarray, an: Anatomy, app: dict, 
         spot = np.exp(-(d / (0.0012 * rng.uniform(0.8, 1.3))) ** 2) * is_["face"]
         rgb = _mix(rgb, skin * np.array([0.62, 0.45, 0.32]), 0.7 * spot)
 
-    # sockets and lids: soft darkening around the eyes, a dark lash line along the lid margin
-    d_eye = distance_within(P, an.eye_points, 0.0042)
+    # sockets and lids: soft darkening around the eyes, the upper lid's crease, a dark lash line along
+    # the lid margin
+    d_eye = distance_within(P, an.eye_points, 0.009)
     upper = P[:, 1] > eye_mid[1] - 0.003
     lash = (1 - smoothstep(0.0006, 0.0022 + 0.0020 * upper, d_eye)) * ~is_["eyes"]
+    crease = np.exp(-(((d_eye - 0.0055) / 0.0015) ** 2)) * (P[:, 1] > eye_mid[1] + 0.002)
     socket = sum(_blob(P, c + np.array([0, 0.004, -0.008]), 0.014) for c in an.pupils)
-    rgb *= (1 - app["eye_shadow"] * np.clip(socket, 0, 1) * ~is_["eyes"])[:, None]
+    shade = app["eye_shadow"] * np.clip(socket, 0, 1) + 0.35 * crease
+    rgb *= (1 - np.clip(shade, 0, 0.8) * ~is_["eyes"])[:, None]
     rgb = _mix(rgb, np.array([0.02, 0.015, 0.012]), 0.9 * lash)
 
     # lips with a soft border; dark mouth interior
@@ -182,4 +185,5 @@ def _paint_eyes(P: np.ndarray, an: Anatomy, app: dict) -> np.ndarray:
     iris_col = _mix(iris_col, iris * 0.3, 0.7 * smoothstep(r_iris - 0.0012, r_iris, r))  # limbal ring
     rgb = _mix(np.tile(sclera, (len(P), 1)), sclera * np.array([1.0, 0.75, 0.72]), 0.4 * smoothstep(0.009, 0.014, r))
     rgb = _mix(rgb, iris_col, 1 - smoothstep(r_iris - 0.0003, r_iris + 0.0003, r))
+    rgb *= (1 - 0.55 * smoothstep(0.0, 0.007, rel[:, 1]))[:, None]  # the upper lid and lashes shade the eye
     return _mix(rgb, np.array([0.008, 0.008, 0.01]), 1 - smoothstep(r_pupil - 0.0003, r_pupil + 0.0003, r))

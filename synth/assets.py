@@ -164,7 +164,8 @@ def build_assets(model, sample: SubjectSample, tex_res: int) -> SubjectAssets:
             vertex_region[np.unique(faces[region_of_face == r])] = r
         vertex_hairline = hairlib.hairline(neutral, vertex_region.astype(str), anatomy, sample.hair)
         keep = hairlib.shell_faces(faces, vertex_hairline.cover())
-        offset = hairlib.thickness(neutral, vertex_hairline.cover(ramp=0.45), sample.hair)
+        offset = hairlib.thickness(neutral, vertex_hairline.cover(ramp=0.45), sample.hair,
+                                   hairlib.edge_taper(neutral, faces, keep))
         used, f, uv = _split(faces, keep, uv_corners)
         pos = hairlib.shell(posed, faces, offset, used)
         h_rgb, h_rough, h_height = hairlib.paint_hair(points, cover_t, sample.hair)

@@ -56,21 +56,39 @@ def hairline(P: np.ndarray, regions: np.ndarray, an: Anatomy, hair: dict) -> Hai
     line += 0.25 * hair["temples"] * np.exp(-((a - 0.75) / 0.25) ** 2)  # receding temples
     line += 0.04 * wave_noise(P, rng, 0.03, octaves=2)
     brow_top = an.brow_points[:, 1].max() + 0.008
-    allowed = np.where(P[:, 2] > 0.02, smoothstep(brow_top, brow_top + 0.01, P[:, 1]), 1.0)
+    # no hair on the forehead below the brows' top; the temples, behind the brows' tails, keep theirs
+    toward_face = smoothstep(0.035, 0.06, P[:, 2])
+    allowed = 1.0 - toward_face * (1.0 - smoothstep(brow_top, brow_top + 0.01, P[:, 1]))
     allowed *= smoothstep(0.004, 0.03, distance_within(P, an.ear_points, 0.03))
     return Hairline(el - line, allowed * ~np.isin(regions, NO_HAIR))
 
 
-def thickness(P: np.ndarray, cover: np.ndarray, hair: dict) -> np.ndarray:
+def thickness(P: np.ndarray, cover: np.ndarray, hair: dict, taper: np.ndarray | float = 1.0) -> np.ndarray:
     """Shell offset (N,) in metres: volume at the crown, less at the sides, broad soft clumps, and a
-    smooth ramp to ~0 at the hairline (`cover` should ramp wide, so hair lies flat there)."""
+    smooth ramp to ~0 at the hairline (`cover` should ramp wide, so hair lies flat there) and toward
+    the shell's edge (`taper` (N,), edge_taper)."""
     rng = np.random.default_rng(hair["noise_seed"])
     el = np.arctan2(P[:, 1], np.hypot(P[:, 0], P[:, 2]))
     profile = 0.55 + 0.45 * smoothstep(-0.2, 0.9, el)
     back_low = smoothstep(-0.3, -0.05, -P[:, 2]) * (1 - smoothstep(-0.6, 0.2, el)) * hair["length"]
     clumps = 1 + 0.25 * hair["clump"] * wave_noise(P, rng, 0.04, octaves=3)
     t = hair["volume"] * (profile + 0.8 * back_low) * clumps
-    return _EPS + smoothstep(0.0, 1.0, cover) * np.maximum(t, 0)
+    return _EPS + taper * smoothstep(0.0, 1.0, cover) * np.maximum(t, 0)
+
+
+def edge_taper(P: np.ndarray, faces: np.ndarray, keep: np.ndarray, reach: float = 0.012) -> np.ndarray:
+    """(N,) 0 on the boundary of the shell made of the faces `keep`, rising to 1 at `reach` metres inside.
+
+    The hairline ramps the thickness down, but where coverage is cut (the brows' top at the temples,
+    the ears) full-thickness hair would end in a step whose dark underside shows from the front.
+    """
+    sub = faces[keep].astype(np.int64)
+    pairs = np.sort(np.concatenate([sub[:, [0, 1]], sub[:, [1, 2]], sub[:, [2, 0]]]), 1)
+    keys, uses = np.unique(pairs[:, 0] * len(P) + pairs[:, 1], return_counts=True)  # an edge of one face
+    boundary = np.unique(np.concatenate([keys[uses == 1] // len(P), keys[uses == 1] % len(P)]))
+    if len(boundary) == 0:
+        return np.ones(len(P))
+    return smoothstep(0.0, reach, distance_within(P, P[boundary], reach))
 
 
 def vertex_normals(verts: np.ndarray, faces: np.ndarray, vertices: np.ndarray | None = None) -> np.ndarray:

@@ -153,7 +153,7 @@ def sample_appearance(rng: np.random.Generator) -> dict:
         "iris": iris_name,
         "iris_rgb": (_srgb_to_linear(np.array(IRIS[iris_name]) * rng.uniform(0.8, 1.2)).clip(0, 1)).tolist(),
         "iris_size": float(rng.uniform(0.9, 1.1)),
-        "sclera_rgb": _srgb_to_linear(np.array([0.86, 0.84, 0.80]) * rng.uniform(0.9, 1.0)).tolist(),
+        "sclera_rgb": _srgb_to_linear(np.array([0.78, 0.75, 0.70]) * rng.uniform(0.9, 1.0)).tolist(),
         "masculine": masculine,
         "beard": beard,
         "beard_density": float(rng.uniform(0.4, 1.0)),

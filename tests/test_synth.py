@@ -123,6 +123,36 @@ def test_vertex_normals_outward_and_subset_exact():
     assert np.allclose(shell(verts, faces, offset, subset), verts[:, subset] + 0.002 * full[:, subset], atol=1e-6)
 
 
+def test_hair_shell_meets_the_skin_at_its_edge():
+    """The shell has volume inside but its offset falls to the skin-hugging minimum on every boundary
+    vertex (a full-thickness edge where coverage is cut showed as a dark gap at the temples)."""
+    from gasp.config import HeadConfig
+    from gasp.head import build_head_model
+    from synth import hair
+    from synth.albedo import measure_anatomy
+    from synth.assets import neutral_vertices
+
+    model = build_head_model(HeadConfig())
+    faces = model.faces.numpy()
+    verts = neutral_vertices(model, np.zeros(model.n_shape))
+    anatomy = measure_anatomy(model, verts)
+    face_region = np.asarray(model.regions)[model.face_regions.numpy()]
+    vertex_region = np.full(len(verts), "scalp", dtype=object)
+    for r in ("face",) + hair.NO_HAIR:
+        vertex_region[np.unique(faces[face_region == r])] = r
+    style = {"bald": False, "noise_seed": 3, "hairline": 0.0, "fringe": 0.0, "length": 0.3, "temples": 0.3,
+             "volume": 0.02, "clump": 0.5}
+    line = hair.hairline(verts, vertex_region.astype(str), anatomy, style)
+    keep = hair.shell_faces(faces, line.cover())
+    offset = hair.thickness(verts, line.cover(ramp=0.45), style, hair.edge_taper(verts, faces, keep))
+    sub = faces[keep]
+    edges, uses = np.unique(np.sort(np.concatenate([sub[:, :2], sub[:, 1:], sub[:, ::2]]), 1), axis=0,
+                            return_counts=True)
+    boundary = np.unique(edges[uses == 1])
+    assert len(boundary) > 50 and offset.max() > 0.01
+    assert offset[boundary].max() < 0.0007
+
+
 def test_brows_are_a_solid_band():
     """Brows read as a dark band, not dots at the brow vertices (they lie 2.6 mm apart at the default
     mesh detail; a falloff shorter than that painted a dotted grid that rendered as pale stripes)."""
