@@ -45,9 +45,9 @@ def load_blenderproc():
 def _lazy_api_modules() -> None:
     """Register every `blenderproc.api.*` module as lazy (executed on first attribute use).
 
-    blenderproc's __init__ imports its whole API; the loaders, writers and object tools alone pull in
-    scikit-learn, trimesh and pandas, about 3 s of every render process, and a subject renders in 2-3 s
-    at 128 px. The scene uses only camera, renderer, material and types.
+    blenderproc's __init__ imports its whole API; the loaders, writers and object tools pull in
+    scikit-learn and pandas, about 1.8 s of every render process (a subject renders in 2-3 s at 128 px).
+    The scene uses only camera, renderer, material and types.
     """
     import blenderproc.api as api
 

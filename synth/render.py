@@ -73,8 +73,8 @@ def render_subject(cfg: Config, domain: str, index: int, out_dir: str | Path, th
 def _write_views(out: Path, rgba: list[np.ndarray], seg: list[np.ndarray], sensor: dict | None) -> None:
     """images/ and masks/ of every view, the eval domain's sensor effects applied when `sensor` is given.
 
-    Views go through a few threads: PNG/JPEG coding and fsync release the GIL, and this stage would
-    otherwise be a fifth of a 128 px subject's render time (benchmarks/synth.py).
+    Views go through a few threads: PNG/JPEG coding and fsync release the GIL, and written one by one
+    they took a tenth of a 128 px subject's render time (benchmarks/synth.py).
     """
     def one(i: int) -> None:
         img = rgba[i] if sensor is None else degrade(rgba[i], sensor, i)
