@@ -81,9 +81,14 @@ def texel_layout(model, res: int) -> dict[str, np.ndarray]:
     fill (R,R) -> index of the nearest covered texel for every texel.
 
     The same for every subject of a head model, and a tenth of a subject's texture time: cached on
-    disk, keyed by a hash of the mesh's faces, UVs and regions (a damaged cache file is rebuilt).
+    disk, keyed by a hash of the mesh's faces, UVs and regions and of the code that builds it (a
+    damaged cache file is rebuilt).
     """
+    from gasp.head import uv as uv_module
+
     key = hashlib.sha256(str(res).encode())
+    for source in (__file__, uv_module.__file__):
+        key.update(Path(source).read_bytes())
     for a in (model.faces, model.uvs, model.uv_faces, model.face_regions):
         key.update(np.ascontiguousarray(a.numpy()).tobytes())
     key.update("\0".join(model.regions).encode())
@@ -94,9 +99,7 @@ def texel_layout(model, res: int) -> dict[str, np.ndarray]:
                 return {k: z[k] for k in z.files}
         except (OSError, ValueError, zipfile.BadZipFile):
             pass
-    from gasp.head.uv import uv_binding
-
-    b = uv_binding(model, res)
+    b = uv_module.uv_binding(model, res)
     fid = np.asarray(b.face_ids)
     uv = np.asarray(b.uv, np.float64)
     cols = np.clip((uv[:, 0] * res).astype(int), 0, res - 1)

@@ -153,6 +153,25 @@ def test_hair_shell_meets_the_skin_at_its_edge():
     assert offset[boundary].max() < 0.0007
 
 
+def test_texel_layout_cache_is_used_and_rebuilt_when_damaged(tmp_path, monkeypatch):
+    from gasp.config import HeadConfig
+    from gasp.head import build_head_model
+    from synth import assets
+
+    monkeypatch.setattr(assets, "CACHE_DIR", tmp_path)
+    model = build_head_model(HeadConfig(mesh_detail=0))
+    fresh = assets.texel_layout(model, 32)
+    (cached,) = tmp_path.glob("texels-32-*.npz")
+    inode = cached.stat().st_ino
+    again = assets.texel_layout(model, 32)
+    assert all(np.array_equal(fresh[k], again[k]) for k in fresh)
+    assert cached.stat().st_ino == inode  # read, not rewritten
+    cached.write_bytes(cached.read_bytes()[:100])  # damaged on disk (atomic writes rule out a half-written one)
+    rebuilt = assets.texel_layout(model, 32)
+    assert all(np.array_equal(fresh[k], rebuilt[k]) for k in fresh)
+    assert np.load(cached)["fill"].shape == (32, 32)
+
+
 def test_brows_are_a_solid_band():
     """Brows read as a dark band, not dots at the brow vertices (they lie 2.6 mm apart at the default
     mesh detail; a falloff shorter than that painted a dotted grid that rendered as pale stripes)."""
