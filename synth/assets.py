@@ -161,11 +161,8 @@ def build_assets(model, sample: SubjectSample, tex_res: int) -> SubjectAssets:
         parts.append(MeshPart(name, MASK_LABELS.index(name), "head", f, uv, posed[:, used]))
 
     if not sample.hair["bald"]:
-        # a vertex may carry hair only if none of its faces is a no-hair region
-        vertex_region = np.full(len(neutral), "scalp", dtype=object)
-        for r in ("face",) + hairlib.NO_HAIR:
-            vertex_region[np.unique(faces[region_of_face == r])] = r
-        vertex_hairline = hairlib.hairline(neutral, vertex_region.astype(str), anatomy, sample.hair)
+        vertex_hairline = hairlib.hairline(neutral, hairlib.vertex_regions(faces, region_of_face, len(neutral)),
+                                           anatomy, sample.hair)
         keep = hairlib.shell_faces(faces, vertex_hairline.cover())
         offset = hairlib.thickness(neutral, vertex_hairline.cover(ramp=0.45), sample.hair,
                                    hairlib.edge_taper(neutral, faces, keep))

@@ -20,6 +20,15 @@ NO_HAIR = ("eyes", "lips", "mouth", "brows", "ears")
 _EPS = 0.0006  # metres: keeps the shell's edge just above the skin
 
 
+def vertex_regions(faces: np.ndarray, face_regions: np.ndarray, n_verts: int) -> np.ndarray:
+    """(V,) region name per vertex for `hairline`: a vertex may carry hair only if none of its faces
+    is the face or a no-hair region (those win over "scalp")."""
+    regions = np.full(n_verts, "scalp", dtype=object)
+    for r in ("face",) + NO_HAIR:
+        regions[np.unique(faces[face_regions == r])] = r
+    return regions.astype(str)
+
+
 @dataclasses.dataclass
 class Hairline:
     """Where hair may grow at N points: `height` (N,) elevation above the hairline in radians, and

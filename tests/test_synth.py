@@ -137,12 +137,9 @@ def test_hair_shell_meets_the_skin_at_its_edge():
     verts = neutral_vertices(model, np.zeros(model.n_shape))
     anatomy = measure_anatomy(model, verts)
     face_region = np.asarray(model.regions)[model.face_regions.numpy()]
-    vertex_region = np.full(len(verts), "scalp", dtype=object)
-    for r in ("face",) + hair.NO_HAIR:
-        vertex_region[np.unique(faces[face_region == r])] = r
     style = {"bald": False, "noise_seed": 3, "hairline": 0.0, "fringe": 0.0, "length": 0.3, "temples": 0.3,
              "volume": 0.02, "clump": 0.5}
-    line = hair.hairline(verts, vertex_region.astype(str), anatomy, style)
+    line = hair.hairline(verts, hair.vertex_regions(faces, face_region, len(verts)), anatomy, style)
     keep = hair.shell_faces(faces, line.cover())
     offset = hair.thickness(verts, line.cover(ramp=0.45), style, hair.edge_taper(verts, faces, keep))
     sub = faces[keep]
