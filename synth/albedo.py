@@ -1,8 +1,12 @@
 """Procedural skin, eyes, lips, brows and facial hair, painted at surface points of the template.
 
-`paint_head(points (N,3), regions (N,) names, anatomy, appearance, hair_cover (N,), hair) -> (rgb (N,3)
-linear, roughness (N,))`. Points are texel centres mapped onto the template surface (synth.assets
-puts them into UV images), so every pattern is continuous across UV seams.
+`paint_head(points (N,3), template_points (N,3), regions (N,) names, anatomy, appearance, hair_cover (N,),
+hair) -> (rgb (N,3) linear, roughness (N,))`. Points are texel centres mapped onto the subject's neutral
+surface and onto the model's template (synth.assets puts them into UV images), so every pattern is
+continuous across UV seams. Brows, lips and the eyes' openings are outlines drawn in the template's frame:
+they stay on the brow ridge, the lips' relief and the lids whatever the identity, and their edges are
+smooth curves, not the mesh's rows (falloffs around region vertices painted the lips as dots, the brows
+as blocks and the whites of the eyes as spiky stars).
 """
 from __future__ import annotations
 
@@ -18,35 +22,47 @@ from synth.noise import smoothstep, wave_noise
 class Anatomy:
     """Feature positions on the subject's neutral mesh (head frame, metres).
 
-    pupils (2,3) left (+x) first; nose_tip, mouth_centre (3,); lip_points (M,3), eye_points (K,3),
-    brow_points (B,3), ear_points (A,3): vertices of those regions, for soft distance falloffs.
+    pupils (2,3) left (+x) first; nose_tip, mouth_centre (3,); eye_points (K,3), brow_points (B,3),
+    ear_points (A,3): vertices of those regions, for soft distance falloffs.
+    In the template's frame (where outlines are drawn, at template points): brow_lines (2,3,3) inner,
+    middle and outer brow landmark per side, left first; mouth_corners (2,3) left first; eye_corners
+    (2,4,3) inner, outer, upper and lower lid landmark per side, left first.
     """
     pupils: np.ndarray
     nose_tip: np.ndarray
     mouth_centre: np.ndarray
-    lip_points: np.ndarray
     eye_points: np.ndarray
     brow_points: np.ndarray
     ear_points: np.ndarray
+    brow_lines: np.ndarray
+    mouth_corners: np.ndarray
+    eye_corners: np.ndarray
 
 
 def measure_anatomy(model, verts: np.ndarray) -> Anatomy:
-    """Anatomy of a HeadModel posed as `verts` (V,3), from its landmarks and face regions."""
+    """Anatomy of a HeadModel posed as `verts` (V,3), from its landmarks and face regions (and, for the
+    outlines, the landmarks of its template)."""
     import torch
 
-    lm = {k: v[0].numpy().astype(np.float64)
-          for k, v in model.landmark_points(torch.as_tensor(verts, dtype=torch.float32)[None]).items()}
+    def landmarks(v):
+        return {k: p[0].numpy().astype(np.float64)
+                for k, p in model.landmark_points(torch.as_tensor(v, dtype=torch.float32)[None]).items()}
+
+    lm, lm_t = landmarks(verts), landmarks(model.template)
     faces, regions = model.faces.numpy(), model.face_regions.numpy()
 
     def region_verts(*names):
         keep = np.isin(regions, [model.region_id(n) for n in names])
         return verts[np.unique(faces[keep])]
 
-    lips = region_verts("lips")
+    brow = lambda s: [lm_t[f"brow_{k}_{s}"] for k in ("inner", "mid", "outer")]  # noqa: E731
+    eye = lambda s: [lm_t[f"eye_{k}_{s}"] for k in ("inner", "outer", "upper", "lower")]  # noqa: E731
     return Anatomy(pupils=np.stack([lm["pupil_l"], lm["pupil_r"]]), nose_tip=lm["nose_tip"],
                    mouth_centre=(lm["mouth_corner_l"] + lm["mouth_corner_r"] + lm["upper_lip"] + lm["lower_lip"]) / 4,
-                   lip_points=lips, eye_points=region_verts("eyes"), brow_points=region_verts("brows"),
-                   ear_points=region_verts("ears"))
+                   eye_points=region_verts("eyes"), brow_points=region_verts("brows"),
+                   ear_points=region_verts("ears"), brow_lines=np.array([brow("l"), brow("r")]),
+                   mouth_corners=np.stack([lm_t["mouth_corner_l"], lm_t["mouth_corner_r"]]),
+                   eye_corners=np.array([eye("l"), eye("r")]))
 
 
 def distance_within(points: np.ndarray, targets: np.ndarray, reach: float) -> np.ndarray:
@@ -68,9 +84,85 @@ def _blob(points, centre, radius):
     return np.exp(np.einsum("ij,ij->i", d, d) / (-2 * radius**2))
 
 
-def paint_head(points: np.ndarray, regions: np.ndarray, an: Anatomy, app: dict, hair_cover: np.ndarray,
-               hair: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Albedo (N,3) linear RGB and roughness (N,) at `points` (N,3) with region names `regions` (N,)."""
+def lip_weight(T: np.ndarray, an: Anatomy) -> np.ndarray:
+    """0..1 vermilion coverage at template points T (N,3): upper and lower lip outlines in the mouth's
+    frame (u = x / half the mouth's width), closing at the corners, with a Cupid's bow and a soft edge.
+
+    The heights (0.42 and 0.5 of the half width at the centre) follow the template's lip relief."""
+    centre = an.mouth_corners.mean(0)
+    half_w = 0.5 * np.linalg.norm(an.mouth_corners[0] - an.mouth_corners[1])
+    rel = T - centre
+    u = rel[:, 0] / half_w
+    inside = np.clip(1 - u * u, 0, 1)
+    bow = 1 - 0.10 * np.exp(-(u / 0.1) ** 2) + 0.05 * np.exp(-((np.abs(u) - 0.24) / 0.1) ** 2)
+    top = 0.42 * half_w * inside**0.35 * bow
+    bottom = 0.50 * half_w * inside**0.45
+    edge = 0.0007
+    w = (1 - smoothstep(top - edge, top + edge, rel[:, 1])) * smoothstep(-bottom - edge, -bottom + edge, rel[:, 1])
+    return w * (np.abs(u) < 1.05) * (rel[:, 2] > -0.02)
+
+
+def eye_opening_weight(T: np.ndarray, an: Anatomy) -> np.ndarray:
+    """0..1 at template points T (N,3): inside the almond between each eye's corners and lid landmarks
+    (drawn 5% inside them, where the eyeball shows whatever the mesh's rows do at the lid margin)."""
+    out = np.zeros(len(T))
+    for inner, outer, upper, lower in an.eye_corners:
+        c = 0.5 * (inner + outer)[:2]
+        e = (outer - inner)[:2] / np.linalg.norm((outer - inner)[:2])
+        n = np.array([-e[1], e[0]]) * np.sign(e[0])  # up on both sides
+        rel = T[:, :2] - c
+        u = (rel @ e) / (0.95 * 0.5 * np.linalg.norm((outer - inner)[:2]))
+        v = rel @ n
+        inside = np.clip(1 - u * u, 0, 1)
+        top, bottom = 0.95 * (upper[:2] - c) @ n * inside**0.55, 0.95 * (c - lower[:2]) @ n * inside**0.7
+        edge = 0.0004
+        w = (1 - smoothstep(top - edge, top + edge, v)) * smoothstep(-bottom - edge, -bottom + edge, v)
+        out = np.maximum(out, w * (np.abs(u) < 1) * (np.abs(T[:, 0] - c[0]) < 0.03))
+    return out
+
+
+def brow_weight(T: np.ndarray, an: Anatomy, app: dict, rng: np.random.Generator) -> np.ndarray:
+    """0..1 brow coverage at template points T (N,3): a band along the curve through each side's inner,
+    middle and outer brow landmarks, thick at the head and tapering to the tail, crisper below than
+    above, with hair strands that rise at the head and run outward along the rest. The subject's
+    brow_thickness, brow_arch and brow_tail (metres: the middle and the outer point raised) and
+    brow_length (of the tail, 1 = at the outer landmark) shape it: brows carry much of a face's identity."""
+    out = np.zeros(len(T))
+    t = np.linspace(-0.1, 1.12, 160)
+    thickness, length = app["brow_thickness"], app["brow_length"]
+    for line in an.brow_lines:
+        # the quadratic through the three landmarks at t = 0, 0.5, 1, continued a little past both ends
+        a, b, c = line + np.array([[0.0, 0.0, 0.0], [0.0, app["brow_arch"], 0.0], [0.0, app["brow_tail"], 0.0]])
+        curve = a[None] * ((1 - t) * (1 - 2 * t))[:, None] + b[None] * (4 * t * (1 - t))[:, None] \
+            + c[None] * (t * (2 * t - 1))[:, None]
+        half_h = thickness * (0.0048 - 0.0032 * smoothstep(0.25, length, t))
+        near = np.flatnonzero(np.all((T >= curve.min(0) - 0.012) & (T <= curve.max(0) + 0.012), axis=1))
+        dist, k = cKDTree(curve).query(T[near], distance_upper_bound=0.012)
+        near, k = near[np.isfinite(dist)], k[np.isfinite(dist)]
+        P = T[near]
+        tangent = np.gradient(curve, axis=0)[k]
+        tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
+        up = np.array([0.0, 1.0, 0.0]) - tangent[:, 1:2] * tangent
+        up /= np.linalg.norm(up, axis=1, keepdims=True)
+        d = P - curve[k]
+        dy, s = np.einsum("ij,ij->i", d, up), t[k] * np.linalg.norm(c - a) + np.einsum("ij,ij->i", d, tangent)
+        h = half_h[k]
+        band = smoothstep(-h - 0.0006, -h + 0.0004, dy) * (1 - smoothstep(h - 0.0012, h + 0.0008, dy))
+        ends = smoothstep(-0.1, 0.0, t[k]) * (1 - smoothstep(length - 0.1, length + 0.02, t[k]))
+        # strands: stripes across the hair's direction, which turns from upward (head) to outward (tail)
+        angle = np.radians(70.0) * (1 - smoothstep(0.0, 0.3, t[k])) + np.radians(12.0)
+        along = s * np.cos(angle) + dy * np.sin(angle)
+        across = -s * np.sin(angle) + dy * np.cos(angle)
+        strands = smoothstep(-0.8, 0.8, wave_noise(np.stack([along, across, np.zeros_like(s)], 1), rng, 0.0035,
+                                                    octaves=2, anisotropy=(0.12, 1.0, 0.0)))
+        out[near] = np.maximum(out[near], band * ends * (0.75 + 0.25 * strands))
+    return out
+
+
+def paint_head(points: np.ndarray, template_points: np.ndarray, regions: np.ndarray, an: Anatomy, app: dict,
+               hair_cover: np.ndarray, hair: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Albedo (N,3) linear RGB and roughness (N,) at `points` (N,3) with region names `regions` (N,);
+    `template_points` (N,3) are the same surface points on the model's template."""
     rng = np.random.default_rng(app["noise_seed"])
     P = points
     skin = np.asarray(app["skin_rgb"])
@@ -102,7 +194,7 @@ def paint_head(points: np.ndarray, regions: np.ndarray, an: Anatomy, app: dict, 
 
     # sockets and lids: soft darkening around the eyes, the upper lid's crease, a dark lash line along
     # the lid margin
-    d_eye = distance_within(P, an.eye_points, 0.009)
+    d_eye = distance_within(P, an.eye_points, 0.01)  # the crease below reaches ~1 cm
     upper = P[:, 1] > eye_mid[1] - 0.003
     lash = (1 - smoothstep(0.0006, 0.0022 + 0.0020 * upper, d_eye)) * ~is_["eyes"]
     crease = np.exp(-(((d_eye - 0.0055) / 0.0015) ** 2)) * (P[:, 1] > eye_mid[1] + 0.002)
@@ -112,23 +204,19 @@ def paint_head(points: np.ndarray, regions: np.ndarray, an: Anatomy, app: dict, 
     rgb = _mix(rgb, np.array([0.02, 0.015, 0.012]), 0.9 * lash)
 
     # lips with a soft border; dark mouth interior
-    d_lip = distance_within(P, an.lip_points, 0.0025)
-    lip_w = 1 - smoothstep(0.0, 0.0025, d_lip)
+    lip_w = lip_weight(template_points, an)
     lip_rgb = skin * (1 - app["lip_darken"]) * np.array([1.0 + app["lip_red"], 0.75, 0.8])
     on = lip_w > 0  # patterns below are evaluated only where they show (same random draws)
     lip_rgb = lip_rgb * np.exp(0.06 * wave_noise(P[on], rng, 0.002, octaves=1))[:, None]
     rgb[on] = _mix(rgb[on], lip_rgb, (lip_w * ~is_["eyes"])[on])
     rgb[is_["mouth"]] = np.array([0.12, 0.025, 0.025])
 
-    # brows: strands running laterally, density falling off at the region edge
+    # brows: hair colour, always darker than the skin
     brow_rgb = hair_rgb * (1 - app["brow_darkness"]) + np.array([0.02, 0.015, 0.01]) * app["brow_darkness"]
     brow_rgb = np.minimum(brow_rgb, skin * 0.5)  # brows always read darker than the skin
-    d_brow = distance_within(P, an.brow_points, 0.0015 + 0.0025 * app["brow_thickness"])
-    # solid over the region (its vertices lie 2.6 mm apart, so d <= 1.3 mm inside), soft 3-4 mm edge
-    brow_w = (1 - smoothstep(0.0015, 0.0015 + 0.0025 * app["brow_thickness"], d_brow)) * app["brow_density"]
+    brow_w = brow_weight(template_points, an, app, rng) * app["brow_density"]
     on = brow_w > 0
-    strands = smoothstep(-0.6, 0.6, wave_noise(P[on], rng, 0.006, octaves=1, anisotropy=(0.15, 1.0, 1.0)))
-    rgb[on] = _mix(rgb[on], brow_rgb, np.clip(brow_w[on] * (0.8 + 0.2 * strands), 0, 1) * ~is_["eyes"][on])
+    rgb[on] = _mix(rgb[on], brow_rgb, np.clip(brow_w[on], 0, 1) * ~is_["eyes"][on])
 
     # facial hair: stubble (speckled shadow) or beard (dense, strand-textured) over the lower face and upper neck
     beard = _beard_weight(P, an, app["beard"]) * ~(is_["lips"] | is_["mouth"] | is_["eyes"])
@@ -143,7 +231,10 @@ def paint_head(points: np.ndarray, regions: np.ndarray, an: Anatomy, app: dict, 
     rgb = _mix(rgb, hair_rgb * 0.8 + 0.005, 0.9 * hair_cover)
 
     # eyes: sclera with reddish corners, iris with radial fibres and a dark limbal ring, pupil
-    rgb[is_["eyes"]] = _paint_eyes(P[is_["eyes"]], an, app)
+    eye_rgb = _paint_eyes(P[is_["eyes"]], an, app)
+    # where the eye region's triangles reach past the lid margin, the margin's shadow and lashes
+    margin = _mix(skin * 0.5, np.array([0.02, 0.015, 0.012]), 0.7)
+    rgb[is_["eyes"]] = _mix(margin[None], eye_rgb, eye_opening_weight(template_points[is_["eyes"]], an))
 
     rough = np.full(len(P), app["roughness"])
     tzone = _blob(P, an.nose_tip, 0.02) + _blob(P, eye_mid + np.array([0, 0.035, 0.01]), 0.02)

@@ -116,15 +116,27 @@ def texel_layout(model, res: int) -> dict[str, np.ndarray]:
     return layout
 
 
-def texel_surface(model, verts: np.ndarray, res: int):
-    """Surface point, region name and texel index of every texel covered by the UV layout.
+@dataclasses.dataclass
+class Texels:
+    """Every texel covered by the UV layout: its surface point on a mesh of the model, points (N,3), and
+    on the model's template, template_points (N,3); regions (N,) str; rows, cols (N,); and `fill` (R,R) ->
+    index of the nearest covered texel for every texel (so bilinear lookups at chart borders never see
+    black)."""
+    points: np.ndarray
+    template_points: np.ndarray
+    regions: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    fill: np.ndarray
 
-    Returns points (N,3), regions (N,) str, rows (N,), cols (N,), and `fill` (R,R) -> index of the
-    nearest covered texel for every texel (so bilinear lookups at chart borders never see black).
-    """
+
+def texel_surface(model, verts: np.ndarray, res: int) -> Texels:
+    """The texels of the R x R UV map on the mesh `verts` (V,3) (and on the template)."""
     t = texel_layout(model, res)
-    points = np.einsum("nkd,nk->nd", verts[t["corners"]], t["bary"])
-    return points, t["regions"], t["rows"], t["cols"], t["fill"]
+    template = model.template.numpy().astype(np.float64)
+    return Texels(np.einsum("nkd,nk->nd", verts[t["corners"]], t["bary"]),
+                  np.einsum("nkd,nk->nd", template[t["corners"]], t["bary"]), t["regions"], t["rows"], t["cols"],
+                  t["fill"])
 
 
 def _to_image(values: np.ndarray, fill: np.ndarray) -> np.ndarray:
@@ -147,11 +159,13 @@ def build_assets(model, sample: SubjectSample, tex_res: int) -> SubjectAssets:
     anatomy = measure_anatomy(model, neutral)
     posed = posed_vertices(model, sample)
 
-    points, regions, _, _, fill = texel_surface(model, neutral, tex_res)
-    texel_hairline = hairlib.hairline(points, regions, anatomy, sample.hair)
+    tex = texel_surface(model, neutral, tex_res)
+    points, fill = tex.points, tex.fill
+    texel_hairline = hairlib.hairline(points, tex.regions, anatomy, sample.hair)
     cover_t = texel_hairline.cover()
     scalp_paint = texel_hairline.cover(lower=0.06)
-    rgb, rough = paint_head(points, regions, anatomy, sample.appearance, scalp_paint, sample.hair)
+    rgb, rough = paint_head(points, tex.template_points, tex.regions, anatomy, sample.appearance, scalp_paint,
+                            sample.hair)
     app = sample.appearance
     materials = {"head": MaterialSpec(_to_image(rgb, fill), _to_image(rough, fill), specular=app["specular"])}
     parts = []

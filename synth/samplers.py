@@ -14,12 +14,13 @@ import numpy as np
 from gasp.config import SynthConfig
 from gasp.data import View, view_name
 from synth.cameras import intrinsics, look_at_c2w, orbit_eye
+from synth.noise import smoothstep
 
 _DOMAIN_STREAM = {"prior": 0, "eval": 1}
 COMPONENTS = ("identity", "expression", "appearance", "hair", "cameras", "lights", "sensor")
 # Skin albedo (sRGB 0..1) from very light to very dark; a subject picks a point on this curve.
 SKIN_PALETTE = np.array([[252, 226, 212], [240, 196, 170], [224, 172, 138], [200, 138, 102], [168, 108, 74],
-                         [130, 82, 56], [96, 60, 42], [62, 40, 30]], float) / 255.0
+                         [130, 82, 56], [96, 64, 50], [60, 46, 38]], float) / 255.0
 IRIS = {"dark_brown": (0.16, 0.08, 0.04), "brown": (0.30, 0.16, 0.07), "hazel": (0.40, 0.30, 0.12),
         "green": (0.25, 0.38, 0.20), "blue": (0.22, 0.36, 0.55), "grey": (0.40, 0.44, 0.46)}
 BEARDS = ("none", "stubble", "moustache", "goatee", "full")
@@ -161,13 +162,21 @@ def sample_appearance(rng: np.random.Generator) -> dict:
         "roughness": float(rng.uniform(0.45, 0.65)),
         "specular": float(rng.uniform(0.25, 0.4)),
         "noise_seed": int(rng.integers(0, 2**31 - 1)),
+        # drawn last, so the draws above are those of subjects rendered before brows had a shape
+        "brow_arch": float(rng.uniform(-0.002, 0.003)),
+        "brow_tail": float(rng.uniform(-0.004, 0.003)),
+        "brow_length": float(rng.uniform(0.85, 1.08)),
     }
 
 
 def sample_hair(rng: np.random.Generator, appearance: dict) -> dict:
     """Hair colour and shell shape; bald allowed. Brows and beard take the hair's colour."""
     tone = appearance["skin_tone"]
-    melanin = float(np.clip(rng.beta(2.5, 1.2) if rng.random() < 0.8 - 0.6 * (1 - tone) else rng.random(), 0, 1))
+    # blond and light-brown hair occur almost only with light skin: darker skin raises the floor of the
+    # hair's melanin (to dark brown from tone 0.75)
+    floor = 0.7 * float(smoothstep(0.35, 0.75, tone))
+    draw = rng.beta(2.5, 1.2) if rng.random() < 0.8 - 0.6 * (1 - tone) else rng.random()
+    melanin = float(np.clip(floor + (1 - floor) * draw, 0, 1))
     red = float(rng.uniform(0.3, 0.9) if rng.random() < 0.08 * (1 - tone) + 0.02 else rng.uniform(0, 0.15))
     grey = float(rng.uniform(0.4, 1.0) if rng.random() < 0.15 else 0.0)
     bald = bool(rng.random() < 0.08 + 0.1 * appearance["masculine"])

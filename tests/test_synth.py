@@ -169,21 +169,75 @@ def test_texel_layout_cache_is_used_and_rebuilt_when_damaged(tmp_path, monkeypat
     assert np.load(cached)["fill"].shape == (32, 32)
 
 
-def test_brows_are_a_solid_band():
-    """Brows read as a dark band, not dots at the brow vertices (they lie 2.6 mm apart at the default
-    mesh detail; a falloff shorter than that painted a dotted grid that rendered as pale stripes)."""
+@pytest.fixture(scope="module")
+def mean_face():
+    """The default head at the mean identity: model, neutral vertices, anatomy and its 256-texel surface."""
     from gasp.config import HeadConfig
     from gasp.head import build_head_model
-    from synth.albedo import measure_anatomy, paint_head
+    from synth.albedo import measure_anatomy
     from synth.assets import neutral_vertices, texel_surface
 
     model = build_head_model(HeadConfig())
     verts = neutral_vertices(model, np.zeros(model.n_shape))
-    points, regions, *_ = texel_surface(model, verts, 256)
+    return model, measure_anatomy(model, verts), texel_surface(model, verts, 256)
+
+
+def test_brows_lips_and_eyes_are_solid_smooth_outlines(mean_face):
+    """Brows, lips and eye openings are outlines in the template's frame, not falloffs around region
+    vertices (2.6 mm apart: the lips rendered as a grid of dots, the brows as blocks following the
+    mesh's rows, the whites of the eyes as spiky stars)."""
+    from synth.albedo import brow_weight, eye_opening_weight, lip_weight
+
+    model, an, tex = mean_face
+    T, regions = tex.template_points, tex.regions
+    lips = lip_weight(T, an)
+    assert (lips[regions == "lips"] > 0.9).mean() > 0.6  # solid, not dots at the vertices
+    assert lips[np.linalg.norm(T - an.mouth_corners.mean(0), axis=1) > 0.03].max() == 0
+    app = {"brow_thickness": 1.0, "brow_arch": 0.0, "brow_tail": 0.0, "brow_length": 1.0}
+    brows = brow_weight(T, an, app, np.random.default_rng(0))
+    landmarks = an.brow_lines.reshape(-1, 3)
+    near = lambda p, r: np.linalg.norm(T - p, axis=1) < r  # noqa: E731
+    # texels seen from the front within r of p in x and y
+    front = lambda p, r, z: (np.linalg.norm(T[:, :2] - p[:2], axis=1) < r) & (T[:, 2] > z)  # noqa: E731
+    assert all(brows[near(p, 0.0015)].min() > 0.6 for p in landmarks[[0, 1, 3, 4]])  # heads and middles
+    assert all(brows[front(p + [0, 0.012, 0], 0.002, 0.05)].max() == 0 for p in landmarks)
+    # the lower edge of the left brow, found on the template's surface every 0.5 mm across and 0.1 mm
+    # up, is a smooth curve (falloffs around vertices 2.6 mm apart scalloped it by about a millimetre)
+    from gasp.head.shape import raycast
+
+    x, y = np.meshgrid(np.arange(0.018, 0.046, 0.0005), np.arange(0.03, 0.06, 0.0001), indexing="ij")
+    dirs = np.stack([x, y, np.full_like(x, 0.09)], -1).reshape(-1, 3)
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    grid = (raycast(dirs)[:, None] * dirs).reshape(*x.shape, 3)
+    covered = brow_weight(grid.reshape(-1, 3), an, app, np.random.default_rng(0)).reshape(x.shape) > 0.5
+    edge = np.where(covered.any(1), grid[..., 1][np.arange(len(x)), covered.argmax(1)], np.nan)
+    assert not np.isnan(edge).any() and np.abs(np.diff(edge, 2)).max() < 0.0003
+    eyes = eye_opening_weight(T, an)
+    for middle in an.eye_corners[:, :2].mean(1):  # between the corners, both sides
+        assert eyes[front(middle, 0.0015, 0.07)].min() > 0.99
+        assert eyes[front(middle + [0, 0.008, 0], 0.0015, 0.07)].max() == 0
+    mirrored = eye_opening_weight(T * [-1, 1, 1], an)
+    assert np.abs(mirrored - eyes)[regions == "eyes"].mean() < 0.05  # the same almond on both sides
+
+
+def test_brows_read_darker_than_skin(mean_face):
+    from synth.albedo import paint_head
+
+    model, an, tex = mean_face
     app = samplers.sample_appearance(np.random.default_rng(0))
-    app.update(brow_density=1.0, brow_thickness=1.0, brow_darkness=0.9, freckles=0.0)
-    hair = {"rgb": [0.02, 0.015, 0.01]}
-    rgb, _ = paint_head(points, regions, measure_anatomy(model, verts), app, np.zeros(len(points)), hair)
-    brow = rgb[regions == "brows"].mean(1)
+    app.update(brow_density=1.0, brow_thickness=1.0, brow_darkness=0.9, freckles=0.0, brow_arch=0.0,
+               brow_tail=0.0, brow_length=1.0)
+    rgb, rough = paint_head(tex.points, tex.template_points, tex.regions, an, app, np.zeros(len(tex.points)),
+                            {"rgb": [0.02, 0.015, 0.01]})
+    on_line = np.linalg.norm(tex.template_points[:, None] - an.brow_lines[:, 1][None], axis=-1).min(1) < 0.003
     skin = np.asarray(app["skin_rgb"]).mean()
-    assert (brow < 0.6 * skin).mean() > 0.9  # was 0.36 with the dotted brows; the lateral tail may fade
+    assert on_line.sum() > 10 and (rgb[on_line].mean(1) < 0.6 * skin).mean() > 0.9
+    assert rough[on_line].mean() > 0.7  # hair is matte
+
+
+def test_dark_skin_gets_dark_hair():
+    """Blond and light-brown hair occur almost only with light skin."""
+    subjects = [samplers.sample_subject(SynthConfig(), 60, 12, "prior", i) for i in range(300)]
+    dark = [s.hair["melanin"] for s in subjects if s.appearance["skin_tone"] >= 0.75]
+    light = [s.hair["melanin"] for s in subjects if s.appearance["skin_tone"] <= 0.3]
+    assert len(dark) > 30 and min(dark) >= 0.7 and min(light) < 0.2
