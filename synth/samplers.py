@@ -18,7 +18,8 @@ from synth.noise import smoothstep
 
 _DOMAIN_STREAM = {"prior": 0, "eval": 1}
 COMPONENTS = ("identity", "expression", "appearance", "hair", "cameras", "lights", "sensor")
-# Skin albedo (sRGB 0..1) from very light to very dark; a subject picks a point on this curve.
+# Skin albedo (sRGB 0..1) from very light to very dark; a subject picks a point on this curve. The two
+# darkest lie near Monk Skin Tone scale 8 and 9: very dark skin is brown, not the red-brown they were.
 SKIN_PALETTE = np.array([[252, 226, 212], [240, 196, 170], [224, 172, 138], [200, 138, 102], [168, 108, 74],
                          [130, 82, 56], [96, 64, 50], [60, 46, 38]], float) / 255.0
 IRIS = {"dark_brown": (0.16, 0.08, 0.04), "brown": (0.30, 0.16, 0.07), "hazel": (0.40, 0.30, 0.12),
