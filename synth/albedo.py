@@ -18,6 +18,9 @@ from scipy.spatial import cKDTree
 from synth.noise import smoothstep, wave_noise
 
 
+LASH_RGB = np.array([0.02, 0.015, 0.012])  # lashes and the lid margin's shadow (linear)
+
+
 @dataclasses.dataclass(frozen=True)
 class Anatomy:
     """Feature positions on the subject's neutral mesh (head frame, metres).
@@ -65,13 +68,19 @@ def measure_anatomy(model, verts: np.ndarray) -> Anatomy:
                    eye_corners=np.array([eye("l"), eye("r")]))
 
 
-def distance_within(points: np.ndarray, targets: np.ndarray, reach: float) -> np.ndarray:
-    """Distance (N,) to the nearest target, inf beyond `reach`: every falloff below is flat beyond its
-    reach, and most texels are far from any one feature, so only those in its padded box are searched."""
+def nearest_within(points: np.ndarray, targets: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (N,) to the nearest target and its index (N,); inf and len(targets) beyond `reach`: every
+    falloff below is flat beyond its reach, and most texels are far from any one feature, so only those
+    in its padded box are searched."""
     near = np.all((points >= targets.min(0) - reach) & (points <= targets.max(0) + reach), axis=1)
-    d = np.full(len(points), np.inf)
-    d[near] = cKDTree(targets).query(points[near], k=1, distance_upper_bound=reach)[0]
-    return d
+    d, i = np.full(len(points), np.inf), np.full(len(points), len(targets))
+    d[near], i[near] = cKDTree(targets).query(points[near], k=1, distance_upper_bound=reach)
+    return d, i
+
+
+def distance_within(points: np.ndarray, targets: np.ndarray, reach: float) -> np.ndarray:
+    """Distance (N,) to the nearest target, inf beyond `reach` (nearest_within)."""
+    return nearest_within(points, targets, reach)[0]
 
 
 def _mix(a: np.ndarray, b, t) -> np.ndarray:
@@ -108,10 +117,11 @@ def eye_opening_weight(T: np.ndarray, an: Anatomy) -> np.ndarray:
     out = np.zeros(len(T))
     for inner, outer, upper, lower in an.eye_corners:
         c = 0.5 * (inner + outer)[:2]
-        e = (outer - inner)[:2] / np.linalg.norm((outer - inner)[:2])
+        width = np.linalg.norm((outer - inner)[:2])
+        e = (outer - inner)[:2] / width
         n = np.array([-e[1], e[0]]) * np.sign(e[0])  # up on both sides
         rel = T[:, :2] - c
-        u = (rel @ e) / (0.95 * 0.5 * np.linalg.norm((outer - inner)[:2]))
+        u = (rel @ e) / (0.95 * 0.5 * width)
         v = rel @ n
         inside = np.clip(1 - u * u, 0, 1)
         top, bottom = 0.95 * (upper[:2] - c) @ n * inside**0.55, 0.95 * (c - lower[:2]) @ n * inside**0.7
@@ -136,10 +146,9 @@ def brow_weight(T: np.ndarray, an: Anatomy, app: dict, rng: np.random.Generator)
         curve = a[None] * ((1 - t) * (1 - 2 * t))[:, None] + b[None] * (4 * t * (1 - t))[:, None] \
             + c[None] * (t * (2 * t - 1))[:, None]
         half_h = thickness * (0.0048 - 0.0032 * smoothstep(0.25, length, t))
-        near = np.flatnonzero(np.all((T >= curve.min(0) - 0.012) & (T <= curve.max(0) + 0.012), axis=1))
-        dist, k = cKDTree(curve).query(T[near], distance_upper_bound=0.012)
-        near, k = near[np.isfinite(dist)], k[np.isfinite(dist)]
-        P = T[near]
+        dist, k = nearest_within(T, curve, 0.012)
+        near = np.flatnonzero(np.isfinite(dist))
+        k, P = k[near], T[near]
         tangent = np.gradient(curve, axis=0)[k]
         tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
         up = np.array([0.0, 1.0, 0.0]) - tangent[:, 1:2] * tangent
@@ -201,7 +210,7 @@ def paint_head(points: np.ndarray, template_points: np.ndarray, regions: np.ndar
     socket = sum(_blob(P, c + np.array([0, 0.004, -0.008]), 0.014) for c in an.pupils)
     shade = app["eye_shadow"] * np.clip(socket, 0, 1) + 0.35 * crease
     rgb *= (1 - np.clip(shade, 0, 0.8) * ~is_["eyes"])[:, None]
-    rgb = _mix(rgb, np.array([0.02, 0.015, 0.012]), 0.9 * lash)
+    rgb = _mix(rgb, LASH_RGB, 0.9 * lash)
 
     # lips with a soft border; dark mouth interior
     lip_w = lip_weight(template_points, an)
@@ -233,7 +242,7 @@ def paint_head(points: np.ndarray, template_points: np.ndarray, regions: np.ndar
     # eyes: sclera with reddish corners, iris with radial fibres and a dark limbal ring, pupil
     eye_rgb = _paint_eyes(P[is_["eyes"]], an, app)
     # where the eye region's triangles reach past the lid margin, the margin's shadow and lashes
-    margin = _mix(skin * 0.5, np.array([0.02, 0.015, 0.012]), 0.7)
+    margin = _mix(skin * 0.5, LASH_RGB, 0.7)
     rgb[is_["eyes"]] = _mix(margin[None], eye_rgb, eye_opening_weight(template_points[is_["eyes"]], an))
 
     rough = np.full(len(P), app["roughness"])
