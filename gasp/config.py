@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 import yaml
 
+from gasp.methods import METHODS, SETTINGS, method_names, setting_names
+
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS_FILE = ROOT / "params.yaml"
 PRESETS_DIR = ROOT / "workflow" / "presets"
@@ -28,9 +30,10 @@ class ConfigError(ValueError):
     """A config value is wrong; the message names the key and the file that set it."""
 
 
-def _f(default, lo=None, hi=None, help=""):
-    """A config field with an inclusive range [lo, hi] and a one-line help."""
-    meta = {"min": lo, "max": hi, "help": help}
+def _f(default, lo=None, hi=None, help="", choices=None):
+    """A config field with an inclusive range [lo, hi], a one-line help and, for names, `choices()`
+    returning the allowed values (read at validation time: the registries of gasp/methods.py)."""
+    meta = {"min": lo, "max": hi, "help": help, "choices": choices}
     if isinstance(default, list):
         return field(default_factory=lambda d=default: list(d), metadata=meta)
     return field(default=default, metadata=meta)
@@ -112,19 +115,14 @@ class PriorConfig:
     w_latent: float = _f(1e-4, 0.0)
 
 
-Method = Literal["gasp", "no_prior", "flashavatar_style", "no_prior_reg", "no_stage1", "no_stage2",
-                 "prior_1subject", "prior_few"]
-Setting = Literal["monocular", "single", "multiview"]
-
-
 @dataclass(frozen=True)
 class FitConfig:
+    # method and setting names: the registries of gasp/methods.py
     subjects: int | Literal["all"] = _f("all")
-    settings: list[Setting] = _f(["monocular", "single", "multiview"])
-    methods: list[Method] = _f(["gasp", "no_prior", "flashavatar_style", "no_prior_reg", "no_stage1",
-                                "no_stage2", "prior_1subject", "prior_few"])
-    multiview_methods: list[Method] = _f(["gasp", "no_prior"])
-    single_methods: list[Method] = _f(["gasp", "no_prior", "flashavatar_style"])
+    settings: list[str] = _f(list(SETTINGS), choices=setting_names)
+    methods: list[str] = _f(list(METHODS), choices=method_names)
+    multiview_methods: list[str] = _f(["gasp", "no_prior"], choices=method_names)
+    single_methods: list[str] = _f(["gasp", "no_prior", "flashavatar_style"], choices=method_names)
     stage1_steps: int = _f(60, 0)
     stage2_steps: int = _f(60, 0)
     stage3_steps: int = _f(30, 0)
@@ -286,6 +284,8 @@ def _check_value(value, tp, key: str, where: str, meta: dict):
     elif tp is str:
         if not isinstance(value, str):
             raise bad
+        if meta.get("choices") and value not in meta["choices"]():
+            raise ConfigError(f"{where}: {key} = {value!r} is not one of {', '.join(meta['choices']())}")
         return value
     lo, hi = meta.get("min"), meta.get("max")
     if lo is not None and value < lo:
@@ -388,7 +388,9 @@ def _schema_of(tp, meta: dict) -> dict:
     elif origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         out["anyOf"] = [_schema_of(a, meta) for a in typing.get_args(tp)]
     elif origin is list:
-        out.update(type="array", items=_schema_of(typing.get_args(tp)[0], {}))
+        out.update(type="array", items=_schema_of(typing.get_args(tp)[0], {"choices": meta.get("choices")}))
+    elif meta.get("choices"):
+        out["enum"] = list(meta["choices"]())
     else:
         out["type"] = {bool: "boolean", int: "integer", float: "number", str: "string"}[tp]
         if tp in (int, float):

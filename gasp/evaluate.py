@@ -1,6 +1,6 @@
 """Evaluate one fitted avatar on its subject's held-out views.
 
-Protocol (DESIGN.md section 4; view groups and splits from the dataset's cameras.json):
+Protocol (DESIGN.md section 4; gasp/methods.py SETTINGS; view groups and splits from the dataset's cameras.json):
 - monocular and single: `frames` = the held-out video frames (video/test), `ring` = the 360-degree
   ring (ring/test, when eval.ring);
 - multiview: `frames` = the held-out rig cameras (rig/test).
@@ -27,6 +27,7 @@ from gasp.config import Config
 from gasp.data import Subject, load_subject
 from gasp.io import atomic_path, atomic_write_json, atomic_write_text
 from gasp.fit import background_color
+from gasp.methods import SETTINGS
 from gasp.metrics.images import composite
 from gasp.metrics.suite import MetricSuite
 
@@ -36,14 +37,10 @@ class EvaluationError(RuntimeError):
 
 def eval_views(subject: Subject, setting: str, ring: bool) -> dict[str, Subject]:
     """The held-out views of a setting: name -> selection of the subject."""
-    if setting == "multiview":
-        sets = {"frames": subject.select("rig", "test")}
-    elif setting in ("monocular", "single"):
-        sets = {"frames": subject.select("video", "test")}
-        if ring:
-            sets["ring"] = subject.select("ring", "test")
-    else:
-        raise EvaluationError(f"unknown setting {setting!r}")
+    if setting not in SETTINGS:
+        raise EvaluationError(f"unknown setting {setting!r}; known: {', '.join(SETTINGS)}")
+    sets = {name: subject.select(group, split) for name, (group, split) in SETTINGS[setting].eval_views.items()
+            if name != "ring" or ring}
     for name, sel in sets.items():
         if len(sel) == 0:
             raise EvaluationError(f"{subject.dir}/cameras.json: no views for '{name}' of setting {setting}")

@@ -6,7 +6,7 @@
     L_prior         : L2 from the current attributes to the stage-1 attributes, in every stage
                       (in stage 1 itself: to the attributes it started from, the prior's mean avatar)
 
-Baselines and ablations are switches (`METHODS`) on this one implementation. The result is an
+Baselines and ablations are switches (gasp/methods.py `METHODS`) on this one implementation. The result is an
 `Avatar` (gasp/avatar_package.py): Gaussians bound to the head mesh, animated by the head model,
 no prior and no decoder needed.
 """
@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from gasp import losses
 from gasp.avatar import gaussians_from_attributes, template_attributes
@@ -28,39 +29,10 @@ from gasp.avatar_package import (Avatar, Motion, OffsetMLP, apply_offsets, compa
 from gasp.config import Config
 from gasp.data import Subject
 from gasp.head.uv import uv_binding
+from gasp.methods import METHODS, SETTINGS, Method
 from gasp.metrics.images import BACKGROUNDS
 from gasp.prior import GaspPrior
 from gasp.render import rasterize
-
-STAGES = ("invert", "decoder", "refine")
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    from_prior: bool           # start from the prior (else: head-model template Gaussians)
-    stages: tuple[str, ...]    # subset of STAGES, in order
-    prior_reg: bool = True     # L_prior in every stage
-    offset_mlp: bool = False   # FlashAvatar-style expression-conditioned offset MLP, trained from scratch
-
-
-# Which prior checkpoint each method uses is the workflow's choice (gasp/targets.py PRIOR_OF_METHOD).
-METHODS: dict[str, MethodSpec] = {
-    "gasp": MethodSpec(True, STAGES),
-    "no_prior_reg": MethodSpec(True, STAGES, prior_reg=False),
-    "no_stage1": MethodSpec(True, ("decoder", "refine")),
-    "no_stage2": MethodSpec(True, ("invert", "refine")),
-    "prior_1subject": MethodSpec(True, STAGES),
-    "prior_few": MethodSpec(True, STAGES),
-    "no_prior": MethodSpec(False, ("refine",), prior_reg=False),
-    "flashavatar_style": MethodSpec(False, ("refine",), prior_reg=False, offset_mlp=True),
-}
-
-# setting -> (view group, split or None = any) of the dataset (docs/interfaces.md, gasp/data.py)
-SETTING_VIEWS: dict[str, tuple[str, str | None]] = {
-    "monocular": ("video", "train"),
-    "single": ("single", None),
-    "multiview": ("rig", "train"),
-}
 
 LOSS_VIEWS = 8  # views of the fixed set on which each stage's loss is measured before and after
 # Stage 3 updates a Gaussian only in steps whose frames see it: compositing weight above this many
@@ -74,7 +46,7 @@ class FitError(ValueError):
     """Bad fitting input; the message names the file and the field."""
 
 
-def method_spec(name: str) -> MethodSpec:
+def method_spec(name: str) -> Method:
     if name not in METHODS:
         raise FitError(f"unknown method {name!r}; known: {', '.join(METHODS)}")
     return METHODS[name]
@@ -87,9 +59,9 @@ def background_color(cfg: Config) -> tuple[float, float, float]:
 
 def fit_views(subject: Subject, setting: str) -> Subject:
     """The views a setting fits on (monocular: video/train; single: the single frame; multiview: rig/train)."""
-    if setting not in SETTING_VIEWS:
-        raise FitError(f"unknown setting {setting!r}; known: {', '.join(SETTING_VIEWS)}")
-    group, split = SETTING_VIEWS[setting]
+    if setting not in SETTINGS:
+        raise FitError(f"unknown setting {setting!r}; known: {', '.join(SETTINGS)}")
+    group, split = SETTINGS[setting].fit_views
     views = subject.select(group, split)
     if len(views) == 0:
         raise FitError(f"{subject.dir / 'cameras.json'}: views: none with group {group!r}"
@@ -280,9 +252,11 @@ def gaussian_visibility(attrs: Tensor, target: Target, faces: Tensor, binding, a
 
 
 def fit(subject: Subject, setting: str, method: str, cfg: Config, prior: GaspPrior | None = None,
-        device: str | torch.device = "cpu", seed: int = 0, echo: Callable[[str], None] | None = None) -> FitResult:
+        device: str | torch.device = "cpu", seed: int = 0, echo: Callable[[str], None] | None = None,
+        progress: bool = False) -> FitResult:
     """Fit `method` to the `setting` views of `subject` (images loaded). `prior` is required by the
-    methods that start from it and ignored by the others (it is copied, never modified)."""
+    methods that start from it and ignored by the others (it is copied, never modified).
+    `progress`: a progress bar per stage (stderr)."""
     spec = method_spec(method)
     if spec.from_prior and prior is None:
         raise FitError(f"method {method!r} needs a prior checkpoint (--prior)")
@@ -348,7 +322,9 @@ def fit(subject: Subject, setting: str, method: str, cfg: Config, prior: GaspPri
         with torch.no_grad():
             loss_before = photo_now + prior_loss(stage.base(), ref, w_prior).item()
         t0 = time.perf_counter()
+        bar = tqdm(total=steps, desc=f"fit {name}", unit="step", disable=not progress, leave=False, mininterval=0.5)
         for it in range(steps):
+            bar.update(1)
             idx = torch.randperm(len(target), generator=gen)[:cfg.fit.batch_size]
             base = stage.base()
             photo = photometric(*render(stage.frames(base, idx), idx), target.rgb[idx], target.alpha[idx])
@@ -356,6 +332,7 @@ def fit(subject: Subject, setting: str, method: str, cfg: Config, prior: GaspPri
             stage.step(photo, reg, idx)
             log.append({"stage": name, "step": it, "loss": photo.item() + reg.item(), "photo": photo.item(),
                         "prior": reg.item(), "seconds": round(time.perf_counter() - t0, 4)})
+        bar.close()
         seconds = time.perf_counter() - t0
         with torch.no_grad():
             snapshots[name] = stage.base().detach().clone()

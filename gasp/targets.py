@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from gasp.config import Config
 from gasp.data import subject_id
+from gasp.methods import METHODS, PRIOR_VARIANTS, SETTINGS
 
 SYNTH = "data/synth"
 PRIOR_DIR = "models/prior"
@@ -18,9 +19,6 @@ METRICS_JSON = f"{REPORTS}/metrics.json"
 FIGURES = f"{REPORTS}/figures"
 TABLES = ["main_table", "ablation_table", "multiview_table", "prior_size_table", "speed_table"]
 
-# Methods that fit through a prior, and which prior variant each uses; the others need none.
-PRIOR_OF_METHOD = {"gasp": "all", "no_prior_reg": "all", "no_stage1": "all", "no_stage2": "all",
-                   "prior_1subject": "one", "prior_few": "few"}
 
 
 @dataclass(frozen=True)
@@ -56,8 +54,12 @@ def prior_checkpoint(variant: str) -> str:
 
 
 def methods_for(cfg: Config, setting: str) -> list[str]:
-    return {"monocular": cfg.fit.methods, "single": cfg.fit.single_methods,
-            "multiview": cfg.fit.multiview_methods}[setting]
+    return getattr(cfg.fit, SETTINGS[setting].methods_key)
+
+
+def prior_of(method: str) -> str | None:
+    """The prior variant a method fits through (None: it needs no prior)."""
+    return METHODS[method].prior
 
 
 def fit_cells(cfg: Config) -> list[FitCell]:
@@ -67,8 +69,8 @@ def fit_cells(cfg: Config) -> list[FitCell]:
 
 def prior_variants_needed(cfg: Config) -> list[str]:
     """Variants in prior.variants, plus any a requested method needs."""
-    need = {PRIOR_OF_METHOD[c.method] for c in fit_cells(cfg) if c.method in PRIOR_OF_METHOD}
-    return [v for v in ("all", "few", "one") if v in set(cfg.prior.variants) | need]
+    need = {prior_of(c.method) for c in fit_cells(cfg)} - {None}
+    return [v for v in PRIOR_VARIANTS if v in set(cfg.prior.variants) | need]
 
 
 def table_paths() -> list[str]:

@@ -28,3 +28,11 @@ def _torch_threads():
         torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     except ImportError:
         pass
+
+
+@pytest.fixture(scope="session")
+def ci_run(tmp_path_factory) -> Path:
+    """The ci preset pipeline after one `dvc repro` (tests/ci_run.py); copy it before changing it."""
+    from ci_run import build
+
+    return build(tmp_path_factory.mktemp("ci_run"))

@@ -1,7 +1,8 @@
 """The tiny (ci preset) pipeline end to end, in a temporary git repository: real Blender renders,
 real prior training and fitting, real Snakemake and real DVC.
 
-One module-scoped run of `dvc repro` builds everything; the tests then check the tables, that
+One session-wide run of `dvc repro` builds everything (conftest.py `ci_run`, shared with
+test_rerun.py); these tests, on their own copy of it, check the tables, that
 deleting the tables and re-running Snakemake regenerates them (and only them), that a fitting
 parameter re-runs only fitting, evaluation and the report, and that `dvc push` / `dvc pull`
 through a local remote restores deleted outputs and cache.
@@ -9,30 +10,18 @@ through a local remote restores deleted outputs and cache.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
+from ci_run import copy_run, run
 from gasp import targets as T
 from gasp.config import load_config
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
-
-
-def run(args: list[str], cwd: Path, timeout: int = 1800) -> str:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-               GIT_AUTHOR_NAME="ci", GIT_AUTHOR_EMAIL="ci@example.org", GIT_COMMITTER_NAME="ci",
-               GIT_COMMITTER_EMAIL="ci@example.org", DVC_NO_ANALYTICS="1")
-    r = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert r.returncode == 0, f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
-    return r.stdout + r.stderr
 
 
 def snakemake(cwd: Path, *targets: str) -> str:
@@ -53,25 +42,9 @@ def tree_digest(root: Path, folders=("data", "models", "results")) -> dict[str, 
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    """A git + DVC repository with the project's files and params.yaml set to the ci preset,
-    after one `dvc repro`."""
-    repo = tmp_path_factory.mktemp("pipeline")
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout.split()
-    for f in files:
-        if (ROOT / f).is_file():
-            (repo / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, repo / f)
-    (repo / "params.yaml").write_text(yaml.safe_dump(load_config(preset="ci").to_dict(), sort_keys=False))
-    for p in (repo / "reports").glob("*.csv"):
-        p.unlink()
-    run(["git", "init", "-q"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "project at ci size"], repo)
-    out = dvc(repo, "repro")
-    (repo / "repro.log").write_text(out)
-    return repo
+def repo(ci_run, tmp_path_factory) -> Path:
+    """A copy of the session's finished ci run (tests/ci_run.py): these tests change it."""
+    return copy_run(ci_run, tmp_path_factory.mktemp("pipeline"))
 
 
 def test_dvc_repro_builds_every_table_with_every_method(repo):

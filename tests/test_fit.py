@@ -17,9 +17,10 @@ from gasp import data
 from gasp.avatar import template_attributes
 from gasp.avatar_package import Avatar, AvatarError, Motion
 from gasp.config import load_config
-from gasp.fit import FitError, SEEN_WEIGHT, SETTING_VIEWS, fit, fit_views, gaussian_visibility, make_target
+from gasp.fit import FitError, SEEN_WEIGHT, fit, fit_views, gaussian_visibility, make_target
 from gasp.head import build_head_model
 from gasp.head.uv import uv_binding
+from gasp.methods import SETTINGS
 from gasp.prior import GaspPrior
 
 C0 = 0.28209479177387814
@@ -128,7 +129,8 @@ def gasp_fit(subject, cfg, prior_ckpt):
 
 def test_setting_views(subject):
     assert len(fit_views(subject, "single")) == 1
-    for setting, (group, split) in SETTING_VIEWS.items():
+    for setting, spec in SETTINGS.items():
+        group, split = spec.fit_views
         v = fit_views(subject, setting)
         assert set(v.groups) == {group} and (split is None or set(v.splits) == {split})
 

@@ -5,14 +5,15 @@ import json
 from pathlib import Path
 
 from gasp.cli.common import add_config_args, config_from_args, set_torch_threads
+from gasp.methods import METHODS, SETTINGS
 
 
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="metrics of one fitted avatar on its subject's held-out views")
     p.add_argument("subject_dir", help="eval subject folder (dataset format)")
     p.add_argument("--avatar", required=True, help="avatar.npz from `gasp fit`")
-    p.add_argument("--setting", required=True, choices=["monocular", "single", "multiview"])
-    p.add_argument("--method", required=True)
+    p.add_argument("--setting", required=True, choices=SETTINGS)
+    p.add_argument("--method", required=True, choices=METHODS)
     p.add_argument("--out", required=True, help="output folder (images.csv, features.npz, summary.json)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads: the job's share of the cores (overrides compute.threads)")

@@ -15,15 +15,13 @@ import numpy as np
 import pandas as pd
 
 from gasp.io import atomic_write_json, atomic_write_text
+from gasp.methods import METHODS, table_methods
 from gasp.report import figures
 from gasp.report.markdown import write_report
 from gasp.report.paper import PAPER, PAPER_ABLATION
 from gasp.report.tables import KEYS, aggregate, format_table, with_paper
 from gasp.report.verdicts import judge_all, overall
 
-MAIN_METHODS = ["gasp", "no_prior", "flashavatar_style"]
-ABLATION_METHODS = ["gasp", "no_prior", "no_prior_reg", "no_stage1", "no_stage2", "prior_1subject"]
-PRIOR_SIZE_METHODS = {"prior_1subject": "one", "prior_few": "few", "gasp": "all"}
 
 
 class ReportError(RuntimeError):
@@ -139,11 +137,12 @@ def build(metrics_root: Path, fits_root: Path, out_dir: Path, frechet, config_su
         order = {m: i for i, m in enumerate(sum(setting_methods.values(), []))}
         return sel.sort_values(by=["setting", "views", "method"], key=lambda c: c.map(order) if c.name == "method" else c)
 
-    main = with_paper(pick({"monocular": MAIN_METHODS, "single": MAIN_METHODS}), PAPER)
-    ablation = with_paper(pick({"monocular": ABLATION_METHODS}), PAPER_ABLATION, setting_key=False)
-    multiview = with_paper(pick({"multiview": MAIN_METHODS}), PAPER)
-    prior_size = pick({"monocular": list(PRIOR_SIZE_METHODS)}).copy()
-    prior_size.insert(2, "prior_variant", [PRIOR_SIZE_METHODS[m] for m in prior_size.method])
+    main_methods = table_methods("main")
+    main = with_paper(pick({"monocular": main_methods, "single": main_methods}), PAPER)
+    ablation = with_paper(pick({"monocular": table_methods("ablation")}), PAPER_ABLATION, setting_key=False)
+    multiview = with_paper(pick({"multiview": main_methods}), PAPER)
+    prior_size = pick({"monocular": table_methods("prior_size")}).copy()
+    prior_size.insert(2, "prior_variant", [METHODS[m].prior for m in prior_size.method])
     speed = speed_table(fits_root, summaries)
     rows = judge_all(per_image)
     verdicts = overall(rows)

@@ -1,10 +1,5 @@
 # Evaluation (issue 8): one job per fitted avatar (setting, method, eval subject), then the report
 # aggregating every cell into reports/*.csv, reports/report.md and figures.
-import glob
-
-EVAL_CODE = sorted(["gasp/evaluate.py", "gasp/avatar_package.py", "gasp/cli/evaluate.py", "gasp/data.py",
-                    *glob.glob("gasp/metrics/*.py"), *glob.glob("gasp/render/*.py")])
-REPORT_CODE = sorted(["gasp/cli/evaluate.py", *glob.glob("gasp/report/*.py")])
 # Figures made by other stages that the report shows (caption -> file).
 REPORT_FIGURES = {
     "Qualitative comparison (input frame; each method front / side / back)":
@@ -20,13 +15,15 @@ rule evaluate:
     input:
         subject=f"{T.SYNTH}/eval/{{subject}}/DONE",
         avatar=f"{T.FITS}/{{setting}}/{{method}}/{{subject}}/avatar.npz",
-        code=EVAL_CODE,
+        code=P.code("evaluate"),
     output:
         images=f"{T.METRICS}/{{setting}}/{{method}}/{{subject}}/images.csv",
         features=f"{T.METRICS}/{{setting}}/{{method}}/{{subject}}/features.npz",
         summary=f"{T.METRICS}/{{setting}}/{{method}}/{{subject}}/summary.json",
     log:
         f"{T.METRICS}/{{setting}}/{{method}}/{{subject}}/evaluate.log",
+    params:
+        config=P.rule_params(CFG, "evaluate"),
     wildcard_constraints:
         setting="|".join(FIT_SETTINGS),
         method="|".join(FIT_METHODS),
@@ -44,7 +41,7 @@ rule report:
         fits=[f"{c.fit_dir}/fit.json" for c in FIT_CELLS],
         figures=list(REPORT_FIGURES.values()),
         inspect=expand(f"{T.PRIOR_DIR}/{{variant}}/inspect/probe.json", variant=PRIOR_VARIANTS),
-        code=REPORT_CODE,
+        code=P.code("report"),
     output:
         tables=T.table_paths(),
         report=T.REPORT_MD,
@@ -52,5 +49,6 @@ rule report:
         metrics=T.METRICS_JSON,
     params:
         figures=" ".join(f"--figure '{caption}={path}'" for caption, path in REPORT_FIGURES.items()),
+        config=P.rule_params(CFG, "report"),
     shell:
         "gasp report --metrics {T.METRICS} --fits {T.FITS} --out {T.REPORTS} {params.figures} {CONFIG_ARGS}"

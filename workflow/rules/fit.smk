@@ -1,13 +1,8 @@
 # Fitting (issue 7): one job per (setting, method, eval subject) cell of T.fit_cells(CFG). Methods that
-# fit through a prior depend on their variant's checkpoint (T.PRIOR_OF_METHOD); the baselines need none.
-# The code is listed as input so edits re-trigger fitting (a shell rule does not notice edits to what it calls).
-import glob
-
-FIT_CODE = sorted(["gasp/fit.py", "gasp/avatar_package.py", "gasp/avatar.py", "gasp/losses.py", "gasp/data.py",
-                   "gasp/prior.py", "gasp/cli/fit.py", *glob.glob("gasp/head/*.py"), *glob.glob("gasp/render/*.py")])
+# fit through a prior depend on their variant's checkpoint (gasp/methods.py); the baselines need none.
 
 def fit_prior(wildcards):
-    variant = T.PRIOR_OF_METHOD.get(wildcards.method)
+    variant = T.prior_of(wildcards.method)
     return [] if variant is None else [T.prior_checkpoint(variant)]
 
 
@@ -16,7 +11,7 @@ rule fit:
         subject=f"{T.SYNTH}/eval/{{subject}}/DONE",
         manifest=T.manifest("eval"),
         prior=fit_prior,
-        code=FIT_CODE,
+        code=P.code("fit"),
     output:
         avatar=f"{T.FITS}/{{setting}}/{{method}}/{{subject}}/avatar.npz",
         log=f"{T.FITS}/{{setting}}/{{method}}/{{subject}}/fit_log.csv",
@@ -29,6 +24,7 @@ rule fit:
         subject="|".join(EVAL_SUBJECTS) or "none",
     params:
         prior=lambda w, input: f"--prior {input.prior[0]}" if input.prior else "",
+        config=P.rule_params(CFG, "fit"),
     threads: 1
     resources:
         gpus=1 if CFG.compute.device == "cuda" else 0,
@@ -43,9 +39,11 @@ rule fit_figure:
         subject=f"{T.SYNTH}/eval/{{subject}}/DONE",
         avatars=lambda w: [f"{c.fit_dir}/avatar.npz" for c in FIT_CELLS
                            if c.setting == "monocular" and c.subject == w.subject],
-        code=["gasp/export.py", "gasp/avatar_package.py", "gasp/cli/fit.py"],
+        code=P.code("fit_figure"),
     output:
         f"{T.REPORTS}/figures/methods_{{subject}}.png",
+    params:
+        config=P.rule_params(CFG, "fit_figure"),
     wildcard_constraints:
         subject="|".join(EVAL_SUBJECTS) or "none",
     shell:

@@ -1,10 +1,5 @@
 # Prior training (issue 6): one job per variant (all / few / one subjects of the prior set), then
-# `gasp prior inspect` (feature PCA figures + k-NN region probe). The code is listed as input so
-# edits re-trigger training (a shell rule does not notice edits to what it calls).
-import glob
-
-PRIOR_CODE = sorted(["gasp/prior.py", "gasp/train_prior.py", "gasp/losses.py", "gasp/avatar.py", "gasp/data.py",
-                     "gasp/cli/prior.py", *glob.glob("gasp/head/*.py"), *glob.glob("gasp/render/*.py")])
+# `gasp prior inspect` (feature PCA figures + k-NN region probe).
 # Processes per training job: one per GPU of the allocation (torchrun + DDP); one on CPU.
 PRIOR_NPROC = CFG.compute.gpus_per_train_job if CFG.compute.device != "cpu" else 1
 
@@ -12,15 +7,17 @@ PRIOR_NPROC = CFG.compute.gpus_per_train_job if CFG.compute.device != "cpu" else
 rule train_prior:
     input:
         manifest=T.manifest("prior"),
-        code=PRIOR_CODE,
+        code=P.code("train_prior"),
     output:
         ckpt=T.prior_checkpoint("{variant}"),
         curve=f"{T.PRIOR_DIR}/{{variant}}/loss_curve.png",
         val=f"{T.PRIOR_DIR}/{{variant}}/val_grid.png",
     log:
         "models/prior/{variant}/train.log",
+    params:
+        config=P.rule_params(CFG, "train_prior"),
     wildcard_constraints:
-        variant="all|few|one",
+        variant="|".join(PRIOR_VARIANTS),
     threads: workflow.cores
     resources:
         gpus=PRIOR_NPROC,
@@ -32,12 +29,14 @@ rule train_prior:
 rule inspect_prior:
     input:
         ckpt=T.prior_checkpoint("{variant}"),
-        code=["gasp/prior_inspect.py", "gasp/cli/prior.py"],
+        code=P.code("inspect_prior"),
     output:
         probe="models/prior/{variant}/inspect/probe.json",
         pca_uv="models/prior/{variant}/inspect/features_pca_uv.png",
         pca_head="models/prior/{variant}/inspect/features_pca_head.png",
+    params:
+        config=P.rule_params(CFG, "inspect_prior"),
     wildcard_constraints:
-        variant="all|few|one",
+        variant="|".join(PRIOR_VARIANTS),
     shell:
         "gasp prior inspect {input.ckpt} --out {T.PRIOR_DIR}/{wildcards.variant}/inspect"

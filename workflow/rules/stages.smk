@@ -1,8 +1,6 @@
 # One target rule per DVC stage (gasp/pipeline.py): `snakemake stage_<name>` builds everything the
 # stage owns under the current config; dvc.yaml's commands call these, so dvc.yaml never lists
 # config-dependent file names.
-from gasp import pipeline as P
-
 
 rule stage_synth_prior:
     input: P.BY_NAME["synth_prior"].targets(CFG)

@@ -1,12 +1,8 @@
 # Synthetic data (issue 5): one job per subject (`gasp synth render`, one Blender process each), then
 # one manifest per domain. A subject's output is its DONE marker (written last, after every file of
-# the folder); downstream rules depend on data/synth/<domain>/manifest.json. Code is listed as
-# input so edits re-trigger rendering (a shell rule does not notice edits to what it calls).
-import glob
-
+# the folder); downstream rules depend on data/synth/<domain>/manifest.json.
 from gasp.data import subject_id
 
-SYNTH_CODE = sorted(["gasp/data.py", "gasp/cli/synth.py", *glob.glob("synth/*.py"), *glob.glob("gasp/head/*.py")])
 SYNTH_SUBJECTS = {
     "prior": [subject_id("prior", i) for i in range(CFG.synth.prior_subjects)],
     "eval": [subject_id("eval", i) for i in range(CFG.synth.eval_subjects)],
@@ -15,14 +11,13 @@ SYNTH_SUBJECTS = {
 
 rule synth_subject:
     input:
-        code=SYNTH_CODE,
+        code=P.code("synth_subject"),
     output:
         f"{T.SYNTH}/{{domain}}/{{subject}}/DONE",
     log:
         "logs/synth/{domain}/{subject}.log",
     params:
-        synth=CFG.synth.__dict__,
-        head=CFG.head.__dict__,
+        config=P.rule_params(CFG, "synth_subject"),
     wildcard_constraints:
         domain="prior|eval",
         subject=r"[pe][0-9]+",
@@ -34,9 +29,12 @@ rule synth_subject:
 
 rule synth_manifest:
     input:
-        lambda wc: [f"{T.SYNTH}/{wc.domain}/{s}/DONE" for s in SYNTH_SUBJECTS[wc.domain]],
+        subjects=lambda wc: [f"{T.SYNTH}/{wc.domain}/{s}/DONE" for s in SYNTH_SUBJECTS[wc.domain]],
+        code=P.code("synth_manifest"),
     output:
         T.manifest("{domain}"),
+    params:
+        config=P.rule_params(CFG, "synth_manifest"),
     wildcard_constraints:
         domain="prior|eval",
     shell:
