@@ -14,6 +14,7 @@ from gasp.io import atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "requirements.txt"
+REQUIREMENTS_NODEPS = ROOT / "requirements-nodeps.txt"  # installed after, with --no-deps (Makefile)
 ENVIRONMENT = ROOT / "environment.yml"
 
 
@@ -30,6 +31,8 @@ def requirement_lines(text: str) -> list[str]:
 def render_environment(requirements_text: str) -> str:
     lines = [
         "# Generated from requirements.txt by `python -m gasp.envfile --write`; do not edit by hand.",
+        "# After creating it: pip install --no-deps -r requirements-nodeps.txt (mediapipe, whose declared",
+        "# opencv-contrib-python would be a second cv2 beside opencv-python).",
         "name: gasp",
         "channels:",
         "  - conda-forge",
