@@ -106,11 +106,19 @@ class HeadModel(torch.nn.Module):
         return {"shape": z(self.n_shape), "expr": z(self.n_expr), "jaw": z(3), "neck": z(3), "global_rt": z(6)}
 
     def verts(self, shape: torch.Tensor, expr: torch.Tensor, jaw: torch.Tensor, neck: torch.Tensor,
-              global_rt: torch.Tensor) -> torch.Tensor:
-        """shape (B,S), expr (B,E), jaw (B,3), neck (B,3), global_rt (B,6) -> verts (B,V,3)."""
-        B, V = shape.shape[0], self.template.shape[0]
-        v = (self.template + (shape @ self.shapedirs.reshape(V * 3, -1).T).reshape(B, V, 3)
-             + (expr @ self.exprdirs.reshape(V * 3, -1).T).reshape(B, V, 3))
+              global_rt: torch.Tensor, vertex_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """shape (B,S), expr (B,E), jaw (B,3), neck (B,3), global_rt (B,6) -> verts (B,V,3).
+
+        vertex_ids (V',): only these vertices -> (B,V',3) (the joints still come from the whole mesh),
+        e.g. the few hundred a landmark fit needs instead of all.
+        """
+        B = shape.shape[0]
+        sel = slice(None) if vertex_ids is None else vertex_ids
+        template, shapedirs, exprdirs = self.template[sel], self.shapedirs[sel], self.exprdirs[sel]
+        weights = self.weights[sel]
+        V = template.shape[0]
+        v = (template + (shape @ shapedirs.reshape(V * 3, -1).T).reshape(B, V, 3)
+             + (expr @ exprdirs.reshape(V * 3, -1).T).reshape(B, V, 3))
         joints = self._joints_template + (shape @ self._joints_shape + expr @ self._joints_expr).reshape(B, -1, 3)
         J = joints.shape[1]
         rot = torch.eye(3, dtype=v.dtype, device=v.device).repeat(B, J, 1, 1)
@@ -118,7 +126,8 @@ class HeadModel(torch.nn.Module):
                          rot[:, 3:]], 1)                                                # (B,J,3,3)
         if self._pose_correctives:
             eye = torch.eye(3, dtype=v.dtype, device=v.device)
-            v = v + ((rot[:, 1:] - eye).reshape(B, -1) @ self.posedirs).reshape(B, -1, 3)
+            posedirs = self.posedirs.reshape(-1, self.template.shape[0], 3)[:, sel].reshape(self.posedirs.shape[0], -1)
+            v = v + ((rot[:, 1:] - eye).reshape(B, -1) @ posedirs).reshape(B, -1, 3)
         # forward kinematics: world rotation/translation of each joint (rest joints as pivots)
         g_rot, g_t = [], []
         for j in range(J):
@@ -136,7 +145,7 @@ class HeadModel(torch.nn.Module):
         g_t = (r_glob @ torch.stack(g_t, 1)[..., None])[..., 0] + global_rt[:, None, 3:]  # (B,J,3)
         # per-vertex affine, columns first: M v = M[:, 0] v_x + M[:, 1] v_y + M[:, 2] v_z
         g = torch.cat([g_rot.transpose(-1, -2).reshape(B, J, 9), g_t], -1)              # (B,J,12)
-        blend = (self.weights @ g).reshape(B, V, 4, 3)
+        blend = (weights @ g).reshape(B, V, 4, 3)
         return (blend[:, :, 0] * v[..., 0:1] + blend[:, :, 1] * v[..., 1:2] + blend[:, :, 2] * v[..., 2:3]
                 + blend[:, :, 3])
 

@@ -16,6 +16,7 @@ from gasp.head import shape as S
 from gasp.head.bases import expression_basis, identity_basis
 from gasp.head.layout import uv_layout
 from gasp.head.model import JOINTS, PARENTS, REGIONS, HeadArrays
+from gasp.head.surface import closest_points
 
 POCKET_DEPTH = 0.030        # mouth cavity depth behind the lip line (m)
 POCKET_HALF_H = 0.0085      # cavity roof/floor bulge (m)
@@ -203,23 +204,8 @@ def _landmarks(verts, faces):
         named.append((name, np.asarray(p, float)))
         if name.endswith("_l"):
             named.append((name[:-2] + "_r", np.asarray(p, float) * [-1, 1, 1]))
-    tri = verts[faces]                                                      # (F,3,3)
-    cent = tri.mean(1)
-    out = {}
-    for name, p in named:
-        cand = np.argsort(np.linalg.norm(cent - p, axis=-1))[:24]
-        a, b, c = tri[cand, 0], tri[cand, 1], tri[cand, 2]
-        e0, e1, d = b - a, c - a, p - a
-        d00, d01, d11 = (e0 * e0).sum(1), (e0 * e1).sum(1), (e1 * e1).sum(1)
-        d20, d21 = (d * e0).sum(1), (d * e1).sum(1)
-        den = d00 * d11 - d01 * d01
-        w1, w2 = (d11 * d20 - d01 * d21) / den, (d00 * d21 - d01 * d20) / den
-        bary = np.clip(np.stack([1 - w1 - w2, w1, w2], -1), 0.0, None)
-        bary /= bary.sum(1, keepdims=True)
-        pts = (bary[:, :, None] * tri[cand]).sum(1)
-        k = int(np.argmin(np.linalg.norm(pts - p, axis=-1)))
-        out[name] = (int(cand[k]), bary[k])
-    return out
+    face_ids, barys = closest_points(verts, faces, np.stack([p for _, p in named]))
+    return {name: (int(f), b) for (name, _), f, b in zip(named, face_ids, barys)}
 
 
 def _skinning(anchor, u):
