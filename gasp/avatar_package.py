@@ -81,6 +81,15 @@ class Motion:
         return cls(subject.expr, subject.jaw, subject.neck, subject.global_rt)
 
     @classmethod
+    def of_subject(cls, subject) -> "Motion":
+        """A subject's own motion, to drive an avatar: its video frames, else its single image
+        (a photo capture), else all its views."""
+        for group in ("video", "single"):
+            if (subject.groups == group).any():
+                return cls.from_subject(subject.select(group))
+        return cls.from_subject(subject)
+
+    @classmethod
     def from_npz(cls, path: str | Path) -> "Motion":
         """A drive sequence: any .npz with expr (T,E), jaw, neck (T,3), global_rt (T,6) (e.g. params.npz)."""
         path = Path(path)

@@ -8,6 +8,8 @@ Layout (docs/interfaces.md, "gasp/data.py"):
                              /cameras.json     {"width", "height", "views": [{"id", "K", "w2c", "group", "split"}]}
                              /params.npz       shape (S,), expr (V,E), jaw (V,3), neck (V,3), global_rt (V,6)
                              /subject.json     {"format", "subject", "seed", "domain", "appearance", "hair", ...}
+                                               (domain "capture", from gasp/capture/: no appearance or hair,
+                                               a "capture" summary instead)
                              /DONE             written last: a folder without it is incomplete
 
 `w2c` is OpenCV world-to-camera (x right, y down, z forward); `K` in pixels with pixel centres at
@@ -29,7 +31,8 @@ import numpy as np
 from gasp.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 FORMAT = 1
-DOMAINS = ("prior", "eval")
+DOMAINS = ("prior", "eval", "capture")
+SYNTHETIC_DOMAINS = ("prior", "eval")  # rendered by synth/ (appearance and hair recorded); "capture": gasp capture
 GROUPS = ("prior", "video", "single", "ring", "rig")
 SPLITS = ("train", "test")
 MASK_LABELS = ("background", "skin", "hair", "eyes", "mouth")
@@ -294,7 +297,7 @@ def read_subject_meta(subject_dir: Path) -> dict:
         raise DataError(f"{path}: seed: must be an integer, got {meta.get('seed')!r}")
     if meta.get("domain") not in DOMAINS:
         raise DataError(f"{path}: domain: {meta.get('domain')!r} is not one of {DOMAINS}")
-    for key in ("appearance", "hair"):
+    for key in ("appearance", "hair") if meta["domain"] in SYNTHETIC_DOMAINS else ():
         if not isinstance(meta.get(key), dict):
             raise DataError(f"{path}: {key}: must be an object")
     if meta.get("subject") != Path(subject_dir).name:

@@ -121,10 +121,15 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 24.0) -> None
 
 
 def turntable(avatar: Avatar, out: str | Path, frames: int, distance: float, focal_mm: float, size: int,
-              pitch_deg: float = 5.0, background=(1.0, 1.0, 1.0)) -> float:
-    """360-degree turntable of the neutral avatar -> video file; returns the rendering frames/s."""
+              pitch_deg: float = 5.0, background=(1.0, 1.0, 1.0), expressions: Motion | None = None) -> float:
+    """360-degree turntable -> video file; returns the rendering frames/s. The avatar is neutral, or
+    cycles through the expressions and jaw poses of `expressions` (e.g. its capture's), head unposed."""
     K, w2c = orbit_cameras(np.linspace(0, 360, frames, endpoint=False), pitch_deg, distance, focal_mm, size, size)
-    video, fps = render_timed(avatar, Motion.neutral(frames, avatar.head.n_expr), K, w2c, size, size, background)
+    motion = Motion.neutral(frames, avatar.head.n_expr)
+    if expressions is not None and len(expressions):
+        src = expressions.take(np.arange(frames) % len(expressions))
+        motion.expr[:], motion.jaw[:] = src.expr, src.jaw
+    video, fps = render_timed(avatar, motion, K, w2c, size, size, background)
     write_video(out, video)
     return fps
 
@@ -132,9 +137,12 @@ def turntable(avatar: Avatar, out: str | Path, frames: int, distance: float, foc
 def animate(avatar: Avatar, motion: Motion, out: str | Path, distance: float, focal_mm: float, size: int,
             background=(1.0, 1.0, 1.0), video_fps: float = 24.0) -> float:
     """Drive the avatar with `motion` (expression, jaw, neck, global pose per frame) seen by a fixed front
-    camera -> video file; returns the rendering frames/s."""
+    camera -> video file; returns the rendering frames/s. The head moves about its mean position (a
+    capture's translations are relative to its own camera)."""
     K, w2c = orbit_cameras(np.zeros(len(motion)), 0.0, distance, focal_mm, size, size)
-    video, fps = render_timed(avatar, motion, K, w2c, size, size, background)
+    centred = Motion(motion.expr, motion.jaw, motion.neck, motion.global_rt.copy())
+    centred.global_rt[:, 3:] -= motion.global_rt[:, 3:].mean(0)  # head motion about its mean position
+    video, fps = render_timed(avatar, centred, K, w2c, size, size, background)
     write_video(out, video, video_fps)
     return fps
 

@@ -12,7 +12,7 @@ import sys
 
 from gasp.config import ConfigError
 
-GROUPS = ["config", "head", "prior", "weights", "synth", "evaluate", "fit"]
+GROUPS = ["config", "head", "prior", "weights", "synth", "evaluate", "fit", "capture", "view"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,18 +2,19 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
 from gasp.cli.common import add_config_args, config_from_args, set_torch_threads
+from gasp.methods import METHODS, SETTINGS
 
 
 def register(sub) -> None:
     p = sub.add_parser("fit", help="fit an avatar to one eval subject (three stages, or a baseline)")
     p.add_argument("subject_dir", help="subject folder in the dataset format (data/synth/eval/<subject>)")
-    p.add_argument("--setting", required=True, choices=["monocular", "single", "multiview"])
-    p.add_argument("--method", required=True, help="gasp, no_prior, flashavatar_style, no_prior_reg, no_stage1, "
-                                                    "no_stage2, prior_1subject, prior_few")
+    p.add_argument("--setting", required=True, choices=SETTINGS)
+    p.add_argument("--method", required=True, choices=METHODS)
     p.add_argument("--prior", default=None, help="prior checkpoint (methods that fit through the prior)")
     p.add_argument("--out", required=True, help="output folder: avatar.npz, fit_log.csv, fit.json")
     p.add_argument("--seed", type=int, default=0)
@@ -41,15 +42,16 @@ def register(sub) -> None:
         if name == "turntable":
             p.add_argument("--frames", type=int, default=None, help="frames (default report.turntable_frames)")
         else:
-            p.add_argument("--drive", required=True,
-                           help="params .npz (expr, jaw, neck, global_rt per frame) or a subject folder (its video)")
+            p.add_argument("--motion", "--drive", dest="drive", required=True,
+                           help="params .npz (expr, jaw, neck, global_rt per frame) or a subject folder: a capture "
+                                "(gasp capture) or a synthetic eval subject (its video frames, else its single image)")
         add_config_args(p)
         p.set_defaults(func=_turntable if name == "turntable" else _animate)
 
     p = sub.add_parser("fit-figure", help="input frame, then each method's avatar from the front, side and back")
     p.add_argument("subject_dir")
     p.add_argument("--fits", default="results/fits", help="folder of <setting>/<method>/<subject>/avatar.npz")
-    p.add_argument("--setting", default="monocular", choices=["monocular", "single", "multiview"])
+    p.add_argument("--setting", default="monocular", choices=SETTINGS)
     p.add_argument("--methods", nargs="*", default=None, help="default: every method fitted for the subject")
     p.add_argument("--out", required=True, help="output .png")
     add_config_args(p)
@@ -58,6 +60,7 @@ def register(sub) -> None:
 
 def _clear_errors(func):
     """Bad input (dataset, checkpoint, avatar file, drive sequence) -> one line naming the file and field."""
+    @functools.wraps(func)
     def run(args: argparse.Namespace) -> int:
         from gasp.avatar_package import AvatarError
         from gasp.data import DataError
@@ -200,8 +203,7 @@ def _animate(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     avatar = Avatar.load(args.avatar, _setup(cfg, args.threads))
     drive = Path(args.drive)
-    motion = (Motion.from_subject(load_subject(drive, images=False).select("video")) if drive.is_dir()
-              else Motion.from_npz(drive))
+    motion = Motion.of_subject(load_subject(drive, images=False)) if drive.is_dir() else Motion.from_npz(drive)
     fps = animate(avatar, motion, args.out, cfg.synth.camera_distance, cfg.synth.focal_mm,
                   args.size or cfg.synth.resolution, background=background_color(cfg))
     print(f"wrote {args.out}: {len(motion)} frames driven by {drive}, rendering {fps:.1f} frames/s")
@@ -213,7 +215,7 @@ def _figure(args: argparse.Namespace) -> int:
     from gasp.avatar_package import Avatar
     from gasp.data import load_subject
     from gasp.export import methods_figure
-    from gasp.fit import METHODS, background_color, fit_views
+    from gasp.fit import background_color, fit_views
 
     cfg = config_from_args(args)
     device = _setup(cfg)

@@ -12,7 +12,8 @@ def register(sub) -> None:
     p = sub.add_parser("view", help="look at an avatar in a web browser (local server, or --export a static page)")
     p.add_argument("avatar", help="avatar.npz")
     p.add_argument("--motion", default=None,
-                   help="params .npz (expr, jaw, neck, global_rt per frame) or a subject folder (its video); "
+                   help="params .npz (expr, jaw, neck, global_rt per frame) or a subject folder (its video, or a "
+                        "capture's photo); "
                         "default: a built-in expression loop")
     p.add_argument("--fps", type=float, default=None, help="playback frames/s (default 24; built-in loop 16)")
     p.add_argument("--export", default=None, metavar="DIR", help="write the page as a static folder instead of serving")
@@ -36,8 +37,7 @@ def _view(args: argparse.Namespace) -> int:
         motion = name = None
         if args.motion:
             src = Path(args.motion)
-            motion = (Motion.from_subject(load_subject(src, images=False).select("video")) if src.is_dir()
-                      else Motion.from_npz(src))
+            motion = Motion.of_subject(load_subject(src, images=False)) if src.is_dir() else Motion.from_npz(src)
             name = src.name
             if motion.expr.shape[1] != avatar.head.n_expr:
                 raise AvatarError(f"{src}: expr: {motion.expr.shape[1]} coefficients, the avatar's head model "

@@ -1,0 +1,233 @@
+"""Benchmark: `gasp capture` and `gasp avatar` against ground truth and on real photos.
+
+    python benchmarks/capture.py                      # after `make run` (default preset data and prior)
+    python benchmarks/capture.py --subjects 1 --settings single --photos astronaut   # quicker
+
+1. Tracking against ground truth: each eval subject's rendered video (written to an mp4) and its
+   single image go through `gasp capture` with their true parameters and cameras hidden. Reported:
+   landmark reprojection error (px at synth.resolution), head rotation error (degrees, the head's
+   rotation seen from the camera), focal error (%), and the ring PSNR of an avatar fitted (gasp,
+   three stages, the default prior) from the tracked capture against one fitted from the true
+   parameters, both rendered on the subject's true 360-degree ring. Goals: rotation <= 3 degrees,
+   ring PSNR within 1 dB of the true-parameter fit.
+2. Real photos that ship inside installed packages: `gasp avatar` on each; dlib face detection on
+   the avatar's rendered front and +-30 degree views, and dlib's identity distance between the
+   photo's face and the rendered front view (same person below 0.6). The figure
+   reports/figures/capture_real.png shows input, front, 45, 90 and 180 degrees per photo.
+3. Time: seconds per step of `gasp avatar` on each photo (goal: <= 5 min on 2 CPU cores).
+
+Writes benchmarks/results/capture.json and prints tables.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gasp import data  # noqa: E402
+from gasp.avatar_package import Motion  # noqa: E402
+from gasp.capture.capture import capture  # noqa: E402
+from gasp.capture.correspondence import head_rotation, head_yaw_pitch, rotation_angle_deg  # noqa: E402
+from gasp.capture.make_avatar import make_avatar, psnr_on_views  # noqa: E402
+from gasp.config import load_config  # noqa: E402
+from gasp.export import orbit_cameras  # noqa: E402
+from gasp.fit import background_color, fit  # noqa: E402
+from gasp.io import atomic_path, atomic_write_json  # noqa: E402
+from gasp.prior import GaspPrior  # noqa: E402
+
+SITE = Path(np.__file__).resolve().parents[1]
+PHOTOS = {  # real people in installed wheels
+    "astronaut": SITE / "skimage/data/astronaut.png",
+    "grace_hopper": SITE / "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
+    "tom_hanks": SITE / "insightface/data/images/Tom_Hanks_54745.png",
+    "group_t1": SITE / "insightface/data/images/t1.jpg",
+}
+FIGURE_YAWS = (0.0, 45.0, 90.0, 180.0)
+
+
+def composite_u8(images: np.ndarray, grey: float = 0.5) -> np.ndarray:
+    return (255 * (images[..., :3] * images[..., 3:] + grey * (1 - images[..., 3:])) + 0.5).astype(np.uint8)
+
+
+def tracking_case(subject: data.Subject, setting: str, cfg, prior: GaspPrior, work: Path) -> dict:
+    """Capture the subject's own frames (truth hidden), compare with the truth, fit both ways."""
+    import imageio.v2 as imageio
+    from PIL import Image
+
+    group = "video" if setting == "monocular" else "single"
+    true = subject.select(group)
+    frames = composite_u8(true.images)
+    if setting == "monocular":
+        src = work / f"{subject.id}.mp4"
+        imageio.mimwrite(src, list(frames), fps=12, macro_block_size=1, quality=9)
+    else:
+        src = work / f"{subject.id}.png"
+        Image.fromarray(frames[0]).save(src)
+    t0 = time.perf_counter()
+    cap = capture(src, work / f"{subject.id}_{setting}", cfg, progress=False, overwrite=True)
+    capture_s = time.perf_counter() - t0
+    tracked = data.load_subject(cap.subject_dir)
+    n = min(len(tracked), len(true))
+    rot = [rotation_angle_deg(head_rotation(tracked.w2c[i], tracked.global_rt[i], tracked.neck[i]),
+                              head_rotation(true.w2c[i], true.global_rt[i], true.neck[i])) for i in range(n)]
+    scale = cfg.synth.resolution / cap.summary["crop"]["side_px"]   # source pixels -> capture pixels
+    focal_err = 100 * (tracked.K[0, 0, 0] / (true.K[0, 0, 0] * scale) - 1)
+    yaws = [head_yaw_pitch(true.w2c[i], true.global_rt[i], true.neck[i])[0] for i in range(n)]
+
+    bg = background_color(cfg)
+    ring = subject.select("ring")
+    out = {"subject": subject.id, "setting": setting, "frames": n, "capture_s": capture_s,
+           "landmark_reproj_px": cap.summary["landmark_reproj_px"]["mean"],
+           "rotation_err_deg": {"median": float(np.median(rot)), "max": float(np.max(rot))},
+           "true_yaw_range_deg": [float(min(yaws)), float(max(yaws))], "focal_err_pct": float(focal_err),
+           "focal_source": cap.summary["focal_source"]}
+    for name, subj in (("tracked", tracked), ("true", subject)):
+        t0 = time.perf_counter()
+        res = fit(subj, setting, "gasp", cfg, prior)
+        out[f"fit_{name}_s"] = time.perf_counter() - t0
+        out[f"ring_psnr_{name}_db"] = psnr_on_views(res.avatar, ring, bg)
+    out["ring_psnr_gap_db"] = out["ring_psnr_true_db"] - out["ring_psnr_tracked_db"]
+    return out
+
+
+def dlib_checks(photo_rgb: np.ndarray, views: dict[float, np.ndarray], face_size: int) -> dict:
+    """dlib HOG detection on rendered views (uint8 RGB) and the descriptor distance photo <-> front view."""
+    from gasp.metrics.faces import DlibFaces
+
+    faces = DlibFaces(face_size)
+
+    def first_face(img):
+        im = faces.prepare(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255)[0]
+        box = faces.detect(im)
+        return im, box
+
+    detected = {}
+    for yaw, img in views.items():
+        detected[f"{yaw:+.0f}"] = first_face(img)[1] is not None
+    dist = None
+    im_p, box_p = first_face(photo_rgb)
+    im_f, box_f = first_face(views[0.0])
+    if box_p is not None and box_f is not None:
+        d_p = faces.descriptor(im_p, faces.landmarks(im_p, box_p))
+        d_f = faces.descriptor(im_f, faces.landmarks(im_f, box_f))
+        dist = float(np.linalg.norm(d_p - d_f))
+    return {"detected": detected, "identity_distance": dist}
+
+
+def photo_case(name: str, path: Path, cfg, prior_path: Path, work: Path, size: int) -> tuple[dict, list[np.ndarray]]:
+    from gasp.avatar_package import Avatar
+    from PIL import Image
+
+    out = work / name
+    summary = make_avatar(path, out, cfg, prior=prior_path, overwrite=True, progress=False, echo=lambda s: None)
+    avatar = Avatar.load(out / "avatar.npz")
+    capture_dir = out / "capture"
+    expr = Motion.from_subject(data.load_subject(capture_dir, images=False))
+    yaws = (0.0, -30.0, 30.0) + FIGURE_YAWS[1:]
+    K, w2c = orbit_cameras(list(yaws), 5.0, cfg.synth.camera_distance, cfg.synth.focal_mm, size, size)
+    motion = Motion.neutral(len(yaws), avatar.head.n_expr)
+    motion.expr[:], motion.jaw[:] = expr.expr[0], expr.jaw[0]
+    rgb, _ = avatar.render(motion, K, w2c, size, size, background_color(cfg))
+    views = {y: (rgb[i].clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8) for i, y in enumerate(yaws)}
+    photo = np.asarray(Image.open(path).convert("RGB"))
+    checks = dlib_checks(photo, {y: views[y] for y in (0.0, -30.0, 30.0)}, cfg.metrics.face_size)
+    crop = np.asarray(Image.open(capture_dir / "images" / "000.png").convert("RGBA"), np.float32) / 255
+    bg = np.asarray(background_color(cfg), np.float32)
+    crop_rgb = ((crop[..., :3] * crop[..., 3:] + bg * (1 - crop[..., 3:])) * 255 + 0.5).astype(np.uint8)
+    src = np.asarray(Image.fromarray(photo).resize((size * photo.shape[1] // photo.shape[0], size)))
+    row = [src, crop_rgb] + [views[y] for y in FIGURE_YAWS]
+    return {"photo": name, "file": str(path.relative_to(SITE)), **checks,
+            "psnr_input_db": summary["psnr_input_frames_db"], "seconds": summary["seconds"],
+            "landmark_reproj_px": summary["capture"]["landmark_reproj_px"]["mean"],
+            "notes": summary["capture"]["notes"]}, row
+
+
+def figure(rows: dict[str, list[np.ndarray]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    titles = ["photo", "capture (alpha)", "front", "45", "90", "180"]
+    fig, axes = plt.subplots(len(rows), len(titles), figsize=(2.0 * len(titles) + 0.6, 2.1 * len(rows)), squeeze=False,
+                             gridspec_kw={"width_ratios": [rows[next(iter(rows))][0].shape[1] / rows[next(iter(rows))][0].shape[0]] + [1] * 5})
+    for r, (name, panels) in enumerate(rows.items()):
+        for c, img in enumerate(panels):
+            ax = axes[r, c]
+            ax.imshow(img)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(titles[c], fontsize=9)
+        axes[r, 0].set_ylabel(name, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default="data/synth/eval", help="eval subjects (default preset, after make run)")
+    ap.add_argument("--prior", default="models/prior/all/prior.pt")
+    ap.add_argument("--subjects", type=int, default=3)
+    ap.add_argument("--settings", nargs="*", default=["monocular", "single"], choices=["monocular", "single"])
+    ap.add_argument("--photos", nargs="*", default=list(PHOTOS), choices=list(PHOTOS))
+    ap.add_argument("--out", default="benchmarks/results/capture.json")
+    ap.add_argument("--figure", default="reports/figures/capture_real.png")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = load_config()
+    prior, _ = GaspPrior.load(args.prior)
+    results = {"config": "params.yaml (default preset)", "threads": args.threads, "tracking": [], "photos": []}
+    t_all = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="gasp-capture-bench-") as tmp:
+        work = Path(tmp)
+        for sid in data.list_subjects(args.data)[:args.subjects]:
+            subject = data.load_subject(Path(args.data) / sid)
+            for setting in args.settings:
+                r = tracking_case(subject, setting, cfg, prior, work)
+                results["tracking"].append(r)
+                print(f"{sid} {setting:9s}  landmarks {r['landmark_reproj_px']:.2f} px  rotation median "
+                      f"{r['rotation_err_deg']['median']:.2f} max {r['rotation_err_deg']['max']:.2f} deg  focal "
+                      f"{r['focal_err_pct']:+.1f}%  ring PSNR tracked {r['ring_psnr_tracked_db']:.2f} / true "
+                      f"{r['ring_psnr_true_db']:.2f} dB (gap {r['ring_psnr_gap_db']:+.2f})", flush=True)
+                atomic_write_json(args.out, results)
+        rows = {}
+        for name in args.photos:
+            r, row = photo_case(name, PHOTOS[name], cfg, Path(args.prior), work, cfg.synth.resolution)
+            results["photos"].append(r)
+            rows[name] = row
+            print(f"{name:13s} detected {r['detected']}  identity distance {r['identity_distance']}  "
+                  f"total {r['seconds']['total_s']:.0f} s ({', '.join(f'{k} {v:.0f}' for k, v in r['seconds'].items())})",
+                  flush=True)
+            atomic_write_json(args.out, results)
+        if rows:
+            figure(rows, Path(args.figure))
+    tr = results["tracking"]
+    if tr:
+        results["summary"] = {
+            setting: {"rotation_err_deg_median": float(np.median([r["rotation_err_deg"]["median"] for r in tr
+                                                                    if r["setting"] == setting])),
+                      "ring_psnr_gap_db_mean": float(np.mean([r["ring_psnr_gap_db"] for r in tr if r["setting"] == setting])),
+                      "focal_err_pct_mean": float(np.mean([r["focal_err_pct"] for r in tr if r["setting"] == setting]))}
+            for setting in args.settings}
+        print(json.dumps(results["summary"], indent=1))
+    results["wall_s"] = time.perf_counter() - t_all
+    atomic_write_json(args.out, results)
+    print(f"wrote {args.out}" + (f" and {args.figure}" if args.photos else "") + f" in {results['wall_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
