@@ -96,7 +96,7 @@ def test_landmark_map_accuracy_on_held_out_renders(rendered, cfg):
     face_ids, barys = lmap.bind(head)
     s = data.load_subject(rendered)
     reliable = lmap.weights() > 0.5
-    assert reliable.sum() >= 100, f"only {reliable.sum()} reliable landmarks in {MAP_FILE}"
+    assert reliable.sum() >= 80, f"only {reliable.sum()} reliable landmarks in {MAP_FILE}"
     errs_rel, errs_all = [], []
     with FaceTracker() as tracker:
         for v in range(len(s)):
