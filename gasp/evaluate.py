@@ -1,6 +1,6 @@
 """Evaluate one fitted avatar on its subject's held-out views.
 
-Protocol (DESIGN.md section 4; gasp/methods.py SETTINGS; view groups and splits from the dataset's cameras.json):
+Protocol (docs/interfaces.md; gasp/methods.py SETTINGS; view groups and splits from the dataset's cameras.json):
 - monocular and single: `frames` = the held-out video frames (video/test), `ring` = the 360-degree
   ring (ring/test, when eval.ring);
 - multiview: `frames` = the held-out rig cameras (rig/test).

@@ -1,6 +1,6 @@
 """The GASP prior: canonical template + per-Gaussian features + per-subject codes + shared decoder.
 
-    A_ij = C_i + D(f_i, z_j)          (DESIGN.md section 3)
+    A_ij = C_i + D(f_i, z_j)          (docs/architecture.md)
 
 C (N,A) is the canonical template in the attribute layout of gasp/avatar.py, f (N,F) a learnable
 feature per Gaussian, z (J,L) one identity code per training subject, D an MLP. D's first layer is

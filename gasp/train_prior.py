@@ -1,4 +1,4 @@
-"""Auto-decoder training of the GASP prior on the synthetic prior set (DESIGN.md section 3).
+"""Auto-decoder training of the GASP prior on the synthetic prior set (docs/architecture.md).
 
 Each step takes a global batch of (subject, view) pairs, poses the head mesh with the view's saved
 parameters, decodes the subject's Gaussians A_j = C + D(f, z_j), binds them to the posed mesh,

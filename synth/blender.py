@@ -1,4 +1,4 @@
-"""Import BlenderProc 2.8 on top of pip `bpy` in a plain Python process (DESIGN.md section 5).
+"""Import BlenderProc 2.8 on top of pip `bpy` in a plain Python process (README.md, docs/architecture.md).
 
 PyPI blenderproc 2.8.0 refuses to import outside `blenderproc run`, strips site-packages from
 sys.path in its __init__, and `bproc.init()` fails on the language preference of pip bpy (no

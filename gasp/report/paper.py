@@ -1,4 +1,4 @@
-"""The paper's own numbers (GASP, CVPR 2025, Tables 1-4 as summarised in DESIGN.md section 6).
+"""The paper's own numbers (GASP, CVPR 2025, Tables 1-4 as summarised in the paper's Tables; docs/architecture.md).
 
 Our numbers are measured on our synthetic "pseudo-real" subjects, so they are not comparable in
 value; what must reproduce is the ordering and the direction of every finding.
