@@ -16,7 +16,7 @@
    reports/figures/capture_real.png shows input, front, 45, 90 and 180 degrees per photo.
 3. Time: seconds per step of `gasp avatar` on each photo (goal: <= 5 min on 2 CPU cores).
 
-Writes benchmarks/results/capture.json and prints tables.
+Writes --out (default benchmarks/results/capture.json) after every case, and prints tables.
 """
 from __future__ import annotations
 
@@ -193,7 +193,7 @@ def main() -> int:
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gasp-capture-bench-") as tmp:
         work = Path(tmp)
-        for sid in data.list_subjects(args.data)[:args.subjects]:
+        for sid in (data.list_subjects(args.data)[:args.subjects] if args.subjects else []):
             subject = data.load_subject(Path(args.data) / sid)
             for setting in args.settings:
                 r = tracking_case(subject, setting, cfg, prior, work)

@@ -34,6 +34,7 @@ from gasp.config import Config
 
 DEFAULT_FOCAL_35MM = 26.0   # a phone's main camera (35 mm equivalent), used when EXIF has no focal length
 SEGMENT_PX = 384            # person segmentation runs on the crop at least this large
+MIN_HEAD_COVERAGE = 0.5     # crop segmentation covering less of the tracked head than this: add the frame's
 # Framing when the landmark map carries none: crop side and centre offset in landmark-box heights.
 DEFAULT_FRAMING = {"side_per_face": 2.8, "center_offset": [0.0, -0.12]}
 
@@ -227,6 +228,10 @@ def capture(input_path: str | Path, out_dir: str | Path, cfg: Config, face: int 
         seg_px = max(R, SEGMENT_PX)
         hi, _ = crop_frames(frames, corner, side, seg_px)
         seg = np.stack([cv2.resize(tracker.segment(f), (R, R), interpolation=cv2.INTER_AREA) for f in hi])
+        # the whole frame's segmentation, cut like the crop: the fallback where the crop's misses the head
+        # (a tight portrait padded out to the crop confuses the model)
+        seg_frame = np.stack([crop_frames(tracker.segment(f)[None, ..., None].repeat(3, -1), corner, side, R)[0][0, ..., 0]
+                              for f in frames])
     timings["landmarks_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -255,9 +260,13 @@ def capture(input_path: str | Path, out_dir: str | Path, cfg: Config, face: int 
     faces_np = head.faces.numpy()
     regions = head.face_regions.numpy()
     chin = lms_crop[:, 152, 1]  # FaceMesh point 152: the chin
-    images, masks = [], []
+    images, masks, fallbacks = [], [], []
     for t in range(T):
         fid = face_id_image(verts[t], faces_np, tr.K, w2c, R, R)
+        head_px = fid >= 0
+        if head_px.any() and seg[t][head_px].mean() < MIN_HEAD_COVERAGE:
+            seg[t] = np.maximum(seg[t], seg_frame[t])
+            fallbacks.append(t)
         alpha, labels = matte(seg[t], fid, regions, head.regions, chin[t], inside)
         images.append(np.dstack([rgb[t], (alpha * 255 + 0.5).astype(np.uint8)]))
         masks.append(labels)
@@ -275,6 +284,7 @@ def capture(input_path: str | Path, out_dir: str | Path, cfg: Config, face: int 
         "frame_names": [media.names[d.frame] for d in dets],
         "face_box_px": [float(d.box.size) for d in dets],
         "crop": {"corner_px": corner.tolist(), "side_px": float(side), "resolution": R},
+        "segmentation_fallback_frames": fallbacks,
         "focal_px": float(tr.K[0, 0]), "focal_source": focal_source + (" (refined by tracking)" if video else ""),
         "landmark_reproj_px": {"mean": float(tr.reproj_px.mean()), "max": float(tr.reproj_px.max()),
                                "per_frame": tr.reproj_px.round(3).tolist()},
