@@ -156,7 +156,10 @@ def make_avatar(input_path: str | Path, out_dir: str | Path, cfg: Config, prior:
         "seconds": {**{k: round(v, 2) for k, v in steps.items()}, "total_s": round(time.perf_counter() - t_start, 2)},
         "files": ["capture/", "avatar.npz", "avatar.ply", "turntable.mp4", "preview.png", "fit_log.csv",
                   "summary.json"],
-        "view": f"gasp view {out_dir / 'avatar.npz'} --motion {out_dir / 'capture'}",
+        # a photo's tracked pose can be pitched 20+ degrees off (README, "Your own avatar"): show
+        # a photo's avatar with the built-in expressions, a video's with its own motion
+        "view": f"gasp view {out_dir / 'avatar.npz'}" + (f" --motion {out_dir / 'capture'}" if setting == "monocular"
+                                                        else ""),
     }
     atomic_write_json(out_dir / "summary.json", summary)
     return summary
