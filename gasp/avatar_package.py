@@ -80,6 +80,13 @@ class Motion:
         """The per-view parameters of a gasp.data.Subject (or a `select`ion of it)."""
         return cls(subject.expr, subject.jaw, subject.neck, subject.global_rt)
 
+    def centred(self) -> "Motion":
+        """The same motion with the head moving about its mean position (a capture's translations
+        are relative to its own camera; a viewer's or a video's camera looks at the origin)."""
+        rt = self.global_rt.copy()
+        rt[:, 3:] -= rt[:, 3:].mean(0)
+        return Motion(self.expr, self.jaw, self.neck, rt)
+
     @classmethod
     def of_subject(cls, subject) -> "Motion":
         """A subject's own motion, to drive an avatar: its video frames, else its single image

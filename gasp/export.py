@@ -140,9 +140,7 @@ def animate(avatar: Avatar, motion: Motion, out: str | Path, distance: float, fo
     camera -> video file; returns the rendering frames/s. The head moves about its mean position (a
     capture's translations are relative to its own camera)."""
     K, w2c = orbit_cameras(np.zeros(len(motion)), 0.0, distance, focal_mm, size, size)
-    centred = Motion(motion.expr, motion.jaw, motion.neck, motion.global_rt.copy())
-    centred.global_rt[:, 3:] -= motion.global_rt[:, 3:].mean(0)  # head motion about its mean position
-    video, fps = render_timed(avatar, centred, K, w2c, size, size, background)
+    video, fps = render_timed(avatar, motion.centred(), K, w2c, size, size, background)
     write_video(out, video, video_fps)
     return fps
 

@@ -156,6 +156,21 @@ class FitResult:
     lpips: str = ""  # whether LPIPS was used (its weights may be missing)
 
 
+LOG_COLUMNS = ("stage", "step", "loss", "photo", "prior", "seconds")
+
+
+def log_csv(log: list[dict]) -> str:
+    """FitResult.log as CSV text (fit_log.csv), one row per optimisation step."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=LOG_COLUMNS)
+    w.writeheader()
+    w.writerows(log)
+    return buf.getvalue()
+
+
 class _Stage:
     """One stage's trainable state: `base()` -> (N,A) the static attributes (what L_prior compares),
     `frames(base, idx)` -> (N,A)|(B,N,A) the attributes rendered for frames idx, `step(photo, reg, idx)`

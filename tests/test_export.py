@@ -6,27 +6,14 @@ import pytest
 import torch
 from plyfile import PlyData
 
-from gasp.avatar import template_attributes
-from gasp.avatar_package import Avatar, Motion, OffsetMLP
-from gasp.config import load_config
+from gasp.avatar_package import Avatar, Motion
 from gasp.export import export_ply, orbit_camera, ply_property_names, posed_gaussians, read_ply, turntable
-from gasp.head import build_head_model
-from gasp.head.uv import uv_binding
+from tiny_avatar import tiny_avatar
 
 
 @pytest.fixture(scope="module")
 def avatar():
-    cfg = load_config(preset="ci")
-    head = build_head_model(cfg.head)
-    binding = uv_binding(head, cfg.avatar.uv_resolution)
-    attrs = template_attributes(binding, cfg.avatar).clone()
-    gen = torch.Generator().manual_seed(0)
-    attrs[:, 11:14] += torch.randn(len(attrs), 3, generator=gen)  # distinct colours per Gaussian
-    attrs[:, 10] += torch.randn(len(attrs), generator=gen)
-    mlp = OffsetMLP(head.n_expr + 3)
-    torch.nn.init.normal_(mlp.out.weight, std=0.05, generator=gen)
-    return Avatar(attrs, binding, torch.zeros(head.n_shape), cfg.head, cfg.avatar, list(head.REGIONS), mlp,
-                  {"method": "test"})
+    return tiny_avatar()
 
 
 def test_ply_has_standard_names_and_values(avatar, tmp_path):

@@ -19,13 +19,10 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from gasp.avatar import template_attributes
-from gasp.avatar_package import Avatar, Motion, OffsetMLP
+from gasp.avatar_package import Avatar, Motion
 from gasp.cli import main
-from gasp.config import load_config
 from gasp.export import orbit_camera, posed_gaussians
-from gasp.head import build_head_model
-from gasp.head.uv import uv_binding
+from tiny_avatar import tiny_avatar
 from gasp.viewer.browser import Chromium, find_browser
 from gasp.viewer.bundle import MOTION_TOL, build_bundle, builtin_motion
 from gasp.viewer.page import STATIC, export_page, static_files
@@ -38,18 +35,7 @@ YAWS = {"front": 0.0, "side": 90.0, "back": 180.0}
 
 @pytest.fixture(scope="module")
 def avatar():
-    """Template Gaussians on the ci head (UV 48, ~1.6k) with distinct colours and opacities and an offset MLP."""
-    cfg = load_config(preset="ci")
-    head = build_head_model(cfg.head)
-    binding = uv_binding(head, cfg.avatar.uv_resolution)
-    attrs = template_attributes(binding, cfg.avatar).clone()
-    gen = torch.Generator().manual_seed(0)
-    attrs[:, 11:14] += torch.randn(len(attrs), 3, generator=gen)
-    attrs[:, 10] += torch.randn(len(attrs), generator=gen)
-    mlp = OffsetMLP(head.n_expr + 3)
-    torch.nn.init.normal_(mlp.out.weight, std=0.05, generator=gen)
-    return Avatar(attrs, binding, torch.zeros(head.n_shape), cfg.head, cfg.avatar, list(head.REGIONS), mlp,
-                  {"method": "test"})
+    return tiny_avatar()
 
 
 def drive_motion(n_expr: int) -> Motion:

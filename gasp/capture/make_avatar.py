@@ -14,8 +14,6 @@ on average one per 3 mm of head surface, so pores, stubble, lashes and single ha
 """
 from __future__ import annotations
 
-import csv
-import io
 import time
 from pathlib import Path
 
@@ -85,7 +83,7 @@ def make_avatar(input_path: str | Path, out_dir: str | Path, cfg: Config, prior:
     from gasp.capture.capture import capture
     from gasp.data import load_subject
     from gasp.export import export_ply, turntable
-    from gasp.fit import background_color, fit
+    from gasp.fit import background_color, fit, log_csv
     from gasp.io import atomic_write_json, atomic_write_text
     from gasp.prior import GaspPrior
 
@@ -135,11 +133,7 @@ def make_avatar(input_path: str | Path, out_dir: str | Path, cfg: Config, prior:
     first = views.images[0]
     input_rgb = first[..., :3] * first[..., 3:] + np.asarray(bg) * (1 - first[..., 3:])
     preview(avatar, input_rgb, expressions.take([0]), out_dir / "preview.png", cfg, bg)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["stage", "step", "loss", "photo", "prior", "seconds"])
-    w.writeheader()
-    w.writerows(res.log)
-    atomic_write_text(out_dir / "fit_log.csv", buf.getvalue())
+    atomic_write_text(out_dir / "fit_log.csv", log_csv(res.log))
     steps["export_s"] = time.perf_counter() - t0
 
     summary = {

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gasp.cli.common import add_config_args, config_from_args, set_torch_threads
+from gasp.cli.common import add_config_args, config_from_args, set_torch_threads, torch_setup
 
 
 def _input_args(p: argparse.ArgumentParser) -> None:
@@ -79,14 +79,10 @@ def _capture(args: argparse.Namespace) -> int:
 
 @_errors
 def _avatar(args: argparse.Namespace) -> int:
-    import torch
-
     from gasp.capture.make_avatar import make_avatar
 
     cfg = config_from_args(args)
-    set_torch_threads(cfg, args.threads)
-    device = "cuda" if cfg.compute.device == "cuda" or (cfg.compute.device == "auto" and torch.cuda.is_available()) \
-        else "cpu"
+    device = torch_setup(cfg, args.threads)
     s = make_avatar(args.input, args.out, cfg, prior=args.prior, face=args.face, focal_35mm=args.focal_35mm,
                     max_frames=args.max_frames, overwrite=args.overwrite, progress=not args.no_progress,
                     device=device)

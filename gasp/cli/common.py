@@ -26,6 +26,17 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return load_config(args.params or default_params(), args.preset, args.configfile)
 
 
+def torch_setup(cfg: Config, threads: int | None = None) -> str:
+    """Torch threads (set_torch_threads) and the device: "cuda" when compute.device asks for it or is
+    "auto" with a GPU present, else "cpu"."""
+    import torch
+
+    set_torch_threads(cfg, threads)
+    if cfg.compute.device == "cuda" or (cfg.compute.device == "auto" and torch.cuda.is_available()):
+        return "cuda"
+    return "cpu"
+
+
 def set_torch_threads(cfg: Config, override: int | None = None) -> None:
     """torch CPU threads: `override` (a job's --threads, its share of the cores) else compute.threads;
     0 leaves torch's default. Oversubscribed OpenMP threads spin when Snakemake runs jobs side by side."""

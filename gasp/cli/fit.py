@@ -6,7 +6,7 @@ import functools
 import sys
 from pathlib import Path
 
-from gasp.cli.common import add_config_args, config_from_args, set_torch_threads
+from gasp.cli.common import add_config_args, config_from_args, torch_setup
 from gasp.methods import METHODS, SETTINGS
 
 
@@ -75,32 +75,20 @@ def _clear_errors(func):
     return run
 
 
-def _setup(cfg, threads: int | None = None):
-    """Torch threads (set_torch_threads) and the device."""
-    import torch
-
-    set_torch_threads(cfg, threads)
-    if cfg.compute.device == "cuda" or (cfg.compute.device == "auto" and torch.cuda.is_available()):
-        return "cuda"
-    return "cpu"
-
-
 @_clear_errors
 def _fit(args: argparse.Namespace) -> int:
-    import csv
-    import io
     import json
     import time
 
     import torch
 
     from gasp.data import load_subject
-    from gasp.fit import background_color, fit, method_spec
+    from gasp.fit import background_color, fit, log_csv, method_spec
     from gasp.io import atomic_write_json, atomic_write_text
     from gasp.prior import GaspPrior
 
     cfg = config_from_args(args)
-    device = _setup(cfg, args.threads)
+    device = torch_setup(cfg, args.threads)
     spec = method_spec(args.method)
     t0 = time.perf_counter()
     subject = load_subject(args.subject_dir)
@@ -126,11 +114,7 @@ def _fit(args: argparse.Namespace) -> int:
     res.avatar.meta = meta
     out = Path(args.out)
     size = res.avatar.save(out / "avatar.npz")
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["stage", "step", "loss", "photo", "prior", "seconds"])
-    w.writeheader()
-    w.writerows(res.log)
-    atomic_write_text(out / "fit_log.csv", buf.getvalue())
+    atomic_write_text(out / "fit_log.csv", log_csv(res.log))
     atomic_write_json(out / "fit.json", {**meta, "avatar_bytes": size})
     per_stage = ", ".join(f"{s.name} {s.seconds:.1f} s" for s in res.stages)
     print(f"fit time: {per_stage}; total {res.seconds:.1f} s (+ {load_s:.1f} s loading); "
@@ -185,7 +169,7 @@ def _turntable(args: argparse.Namespace) -> int:
     from gasp.fit import background_color
 
     cfg = config_from_args(args)
-    avatar = Avatar.load(args.avatar, _setup(cfg, args.threads))
+    avatar = Avatar.load(args.avatar, torch_setup(cfg, args.threads))
     frames = args.frames or cfg.report.turntable_frames
     fps = turntable(avatar, args.out, frames, cfg.synth.camera_distance, cfg.synth.focal_mm,
                     args.size or cfg.synth.resolution, background=background_color(cfg))
@@ -201,7 +185,7 @@ def _animate(args: argparse.Namespace) -> int:
     from gasp.fit import background_color
 
     cfg = config_from_args(args)
-    avatar = Avatar.load(args.avatar, _setup(cfg, args.threads))
+    avatar = Avatar.load(args.avatar, torch_setup(cfg, args.threads))
     drive = Path(args.drive)
     motion = Motion.of_subject(load_subject(drive, images=False)) if drive.is_dir() else Motion.from_npz(drive)
     fps = animate(avatar, motion, args.out, cfg.synth.camera_distance, cfg.synth.focal_mm,
@@ -218,7 +202,7 @@ def _figure(args: argparse.Namespace) -> int:
     from gasp.fit import background_color, fit_views
 
     cfg = config_from_args(args)
-    device = _setup(cfg)
+    device = torch_setup(cfg)
     subject = load_subject(args.subject_dir)
     views = fit_views(subject, args.setting)
     bg = background_color(cfg)

@@ -158,9 +158,7 @@ def build_bundle(avatar: Avatar, motion: Motion, fps: float, motion_name: str, b
     pm.add("dynamic", dynamic, _index_dtype(len(used_verts)))
     pm.add("basis", basis, "f2")
     pm.add("coeffs", coeffs, "f4")
-    rigid = motion.global_rt.copy()
-    rigid[:, 3:] -= rigid[:, 3:].mean(0)  # as gasp animate: the head moves about its mean position
-    pm.add("global_rt", rigid, "f4")
+    pm.add("global_rt", motion.centred().global_rt, "f4")  # as gasp animate
     if avatar.mlp is not None:
         pm.add("cond", np.concatenate([motion.expr, motion.jaw], axis=1), "f4")
 
