@@ -135,8 +135,11 @@ def test_export_writes_a_self_contained_page(avatar, tmp_path):
 def test_view_serves_until_ctrl_c(avatar, tmp_path):
     path = tmp_path / "avatar.npz"
     avatar.save(path)
+    # the child gets Ctrl-C's default action whatever this process inherited: a shell's background job
+    # starts with SIGINT ignored, and Python then never turns it into KeyboardInterrupt
     proc = subprocess.Popen([sys.executable, "-m", "gasp", "view", str(path), "--port", "0", "--preset", "ci"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         url = None
         deadline = time.monotonic() + 120
