@@ -193,6 +193,16 @@ def matte(seg: np.ndarray, face_ids: np.ndarray, face_regions: np.ndarray, regio
     return alpha, labels
 
 
+def _segmented_frames(frames: np.ndarray, tracker: FaceTracker, corner: np.ndarray, side: float, out: int):
+    """t -> (out,out) the whole frame t's person segmentation, cut like the crop. The fallback where
+    the crop's own segmentation misses the head (a tight portrait padded out to the crop confuses the
+    model); computed only for the frames that need it."""
+    def segment(t: int) -> np.ndarray:
+        mask = tracker.segment(frames[t])[None, ..., None].repeat(3, -1)
+        return crop_frames(mask, corner, side, out)[0][0, ..., 0]
+    return segment
+
+
 def capture(input_path: str | Path, out_dir: str | Path, cfg: Config, face: int | None = None,
             focal_35mm: float | None = None, max_frames: int = 48, overwrite: bool = False,
             progress: bool = True, landmark_map: LandmarkMap | None = None) -> CaptureResult:
@@ -228,49 +238,46 @@ def capture(input_path: str | Path, out_dir: str | Path, cfg: Config, face: int 
         seg_px = max(R, SEGMENT_PX)
         hi, _ = crop_frames(frames, corner, side, seg_px)
         seg = np.stack([cv2.resize(tracker.segment(f), (R, R), interpolation=cv2.INTER_AREA) for f in hi])
-        # the whole frame's segmentation, cut like the crop: the fallback where the crop's misses the head
-        # (a tight portrait padded out to the crop confuses the model)
-        seg_frame = np.stack([crop_frames(tracker.segment(f)[None, ..., None].repeat(3, -1), corner, side, R)[0][0, ..., 0]
-                              for f in frames])
-    timings["landmarks_s"] = time.perf_counter() - t0
+        timings["landmarks_s"] = time.perf_counter() - t0
+        segmented_frames = _segmented_frames(frames, tracker, corner, side, R)
 
-    t0 = time.perf_counter()
-    lms_crop = (lms - corner) * (R / side)
-    K, focal_source = intrinsics(media, focal_35mm, corner, side, R)
-    _, w2c = orbit_camera(0.0, 0.0, cfg.synth.camera_distance, cfg.synth.focal_mm, R, R)
-    w2c = w2c.astype(np.float64)
-    video = len(dets) > 1
-    bar = _progress(progress, 1, "tracking", "step")
+        t0 = time.perf_counter()
+        lms_crop = (lms - corner) * (R / side)
+        K, focal_source = intrinsics(media, focal_35mm, corner, side, R)
+        _, w2c = orbit_camera(0.0, 0.0, cfg.synth.camera_distance, cfg.synth.focal_mm, R, R)
+        w2c = w2c.astype(np.float64)
+        video = len(dets) > 1
+        bar = _progress(progress, 1, "tracking", "step")
 
-    def tick(done, total):
-        bar.total = total
-        bar.n = done
-        bar.refresh() if done % 20 == 0 or done == total else None
+        def tick(done, total):
+            bar.total = total
+            bar.n = done
+            bar.refresh() if done % 20 == 0 or done == total else None
 
-    tr: Track = track(head, face_ids, barys, lmap.weights(), lms_crop, K, w2c, video, progress=tick)
-    bar.close()
-    timings["tracking_s"] = time.perf_counter() - t0
+        tr: Track = track(head, face_ids, barys, lmap.weights(), lms_crop, K, w2c, video, progress=tick)
+        bar.close()
+        timings["tracking_s"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    T = len(dets)
-    with torch.no_grad():
-        tt = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
-        verts = head.verts(tt(tr.shape)[None].expand(T, -1), tt(tr.expr), tt(tr.jaw), tt(tr.neck),
-                           tt(tr.global_rt)).numpy()
-    faces_np = head.faces.numpy()
-    regions = head.face_regions.numpy()
-    chin = lms_crop[:, 152, 1]  # FaceMesh point 152: the chin
-    images, masks, fallbacks = [], [], []
-    for t in range(T):
-        fid = face_id_image(verts[t], faces_np, tr.K, w2c, R, R)
-        head_px = fid >= 0
-        if head_px.any() and seg[t][head_px].mean() < MIN_HEAD_COVERAGE:
-            seg[t] = np.maximum(seg[t], seg_frame[t])
-            fallbacks.append(t)
-        alpha, labels = matte(seg[t], fid, regions, head.regions, chin[t], inside)
-        images.append(np.dstack([rgb[t], (alpha * 255 + 0.5).astype(np.uint8)]))
-        masks.append(labels)
-    timings["matting_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        T = len(dets)
+        with torch.no_grad():
+            tt = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+            verts = head.verts(tt(tr.shape)[None].expand(T, -1), tt(tr.expr), tt(tr.jaw), tt(tr.neck),
+                               tt(tr.global_rt)).numpy()
+        faces_np = head.faces.numpy()
+        regions = head.face_regions.numpy()
+        chin = lms_crop[:, 152, 1]  # FaceMesh point 152: the chin
+        images, masks, fallbacks = [], [], []
+        for t in range(T):
+            fid = face_id_image(verts[t], faces_np, tr.K, w2c, R, R)
+            head_px = fid >= 0
+            if head_px.any() and seg[t][head_px].mean() < MIN_HEAD_COVERAGE:
+                seg[t] = np.maximum(seg[t], segmented_frames(t))
+                fallbacks.append(t)
+            alpha, labels = matte(seg[t], fid, regions, head.regions, chin[t], inside)
+            images.append(np.dstack([rgb[t], (alpha * 255 + 0.5).astype(np.uint8)]))
+            masks.append(labels)
+        timings["matting_s"] = time.perf_counter() - t0
 
     if video:
         k = cfg.synth.video_test_every
