@@ -39,7 +39,7 @@ from gasp.capture.capture import capture  # noqa: E402
 from gasp.capture.correspondence import head_rotation, head_yaw_pitch, rotation_angle_deg  # noqa: E402
 from gasp.capture.make_avatar import make_avatar, psnr_on_views  # noqa: E402
 from gasp.config import load_config  # noqa: E402
-from gasp.export import orbit_cameras  # noqa: E402
+from gasp.camera import orbit_cameras  # noqa: E402
 from gasp.fit import background_color, fit  # noqa: E402
 from gasp.io import atomic_path, atomic_write_json  # noqa: E402
 from gasp.prior import GaspPrior  # noqa: E402

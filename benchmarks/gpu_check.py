@@ -255,7 +255,7 @@ def avatar_scene(cfg, uv_res: int, px: int, seed: int = 0):
     from gasp.avatar import (LOG_SCALE, OFFSET, OPACITY, QUAT, SH_C0, SH_DC, gaussians_from_attributes,
                              template_attributes)
     from gasp.avatar_package import head_model
-    from gasp.export import orbit_camera
+    from gasp.camera import orbit_camera
     from gasp.head.uv import uv_binding
 
     head = head_model(cfg.head)
@@ -375,7 +375,7 @@ def part_render_speed(rec: dict, cfg, device: torch.device, sizes, png: Path) ->
 
     from gasp.avatar import gaussians_from_attributes
     from gasp.avatar_package import compact_binding, head_model, splat_frames
-    from gasp.export import orbit_camera
+    from gasp.camera import orbit_camera
     from gasp.head.uv import uv_binding
     from gasp.render import rasterize
 

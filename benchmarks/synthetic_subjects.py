@@ -19,7 +19,7 @@ from gasp import data
 from gasp.avatar import SH_C0, SH_DC, template_attributes
 from gasp.avatar_package import Avatar, Motion, head_model
 from gasp.config import Config
-from gasp.export import orbit_camera
+from gasp.camera import orbit_camera
 from gasp.head.uv import Binding, uv_binding
 
 EXPR_STD = 0.3  # expression coefficients per view (the head model's units)

@@ -29,7 +29,7 @@ from gasp.train_prior import (BatchOrder, Objective, PriorData, Renderer, Timer,
 def stand_in_data(cfg, head, device) -> PriorData:
     """The preset's subjects x views: random identities, neutral expressions, cameras around the head
     (yaw over 360 degrees, the preset's pitch range), transparent targets."""
-    from gasp.export import orbit_camera
+    from gasp.camera import orbit_camera
 
     s, rng = cfg.synth, np.random.default_rng(0)
     J, V, R = s.prior_subjects, s.prior_views, s.resolution

@@ -46,7 +46,7 @@ def render_head_colours(model: GaspPrior, head_cfg: HeadConfig, avatar_cfg: Avat
                         size: int = 256, yaws_deg=(0.0, 90.0, 180.0)) -> np.ndarray:
     """(len(yaws), size, size, 3) renders of the mean-code avatar, neutral pose, coloured by `rgb` (N,3)."""
     from gasp.avatar import gaussians_from_attributes
-    from gasp.export import orbit_cameras
+    from gasp.camera import orbit_cameras
     from gasp.head import build_head_model
     from gasp.render import render_nograd
 

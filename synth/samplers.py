@@ -11,9 +11,9 @@ import dataclasses
 
 import numpy as np
 
+from gasp.camera import DATASET_LOOK_TARGET, intrinsics, look_at_c2w, orbit_eye
 from gasp.config import SynthConfig
 from gasp.data import View, view_name
-from synth.cameras import intrinsics, look_at_c2w, orbit_eye
 from synth.noise import smoothstep
 
 _DOMAIN_STREAM = {"prior": 0, "eval": 1}
@@ -30,7 +30,6 @@ CHECK_LIGHT = {"type": "check",
                "key": {"yaw": 35.0, "pitch": 30.0, "color": [1.0, 1.0, 1.0], "energy": 0.75},
                "fill": {"yaw": -50.0, "pitch": 5.0, "color": [1.0, 1.0, 1.0], "energy": 0.3},
                "ambient": {"color": [1.0, 1.0, 1.0], "strength": 0.25}}
-LOOK_TARGET = (0.0, -0.015, 0.0)  # cameras aim a little below the head centre: hair to neck stay in frame
 
 
 def subject_seed(master_seed: int, domain: str, index: int) -> int:
@@ -208,8 +207,8 @@ def prior_cameras(rng: np.random.Generator, cfg: SynthConfig, n_views: int) -> l
     yaw = (rng.random() + np.arange(n_views) + rng.uniform(-0.3, 0.3, n_views)) / n_views * 360.0
     strata = (rng.permutation(n_views) + rng.random(n_views)) / n_views
     pitch = cfg.pitch_min_deg + (cfg.pitch_max_deg - cfg.pitch_min_deg) * strata
-    return [View(view_name(i), K, np.linalg.inv(look_at_c2w(orbit_eye(y, p, cfg.camera_distance, LOOK_TARGET),
-                                                            LOOK_TARGET)), "prior", "train")
+    return [View(view_name(i), K, np.linalg.inv(look_at_c2w(orbit_eye(y, p, cfg.camera_distance, DATASET_LOOK_TARGET),
+                                                            DATASET_LOOK_TARGET)), "prior", "train")
             for i, (y, p) in enumerate(zip(yaw, pitch))]
 
 
@@ -285,8 +284,8 @@ def sample_subject(cfg: SynthConfig, n_shape: int, n_expr: int, domain: str, ind
     else:
         layout = eval_views(cfg)
         K = intrinsics(cfg.focal_mm, cfg.resolution, cfg.resolution)
-        views = [View(view_name(i), K, np.linalg.inv(look_at_c2w(orbit_eye(y, p, cfg.camera_distance, LOOK_TARGET),
-                                                                 LOOK_TARGET)), g, s)
+        views = [View(view_name(i), K, np.linalg.inv(look_at_c2w(orbit_eye(y, p, cfg.camera_distance, DATASET_LOOK_TARGET),
+                                                                 DATASET_LOOK_TARGET)), g, s)
                  for i, (g, s, y, p) in enumerate(layout)]
         expr, jaw, neck = _eval_motion(rng["expression"], cfg, layout, n_expr)
         global_rt = np.zeros((len(views), 6))

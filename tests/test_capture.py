@@ -148,7 +148,7 @@ def test_damaged_map_names_the_file(tmp_path):
 
 
 def test_tracking_recovers_known_head_pose(cfg):
-    from gasp.export import orbit_camera
+    from gasp.camera import orbit_camera
 
     head = head_model(cfg.head)
     lmap = LandmarkMap.load()

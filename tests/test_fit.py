@@ -35,7 +35,7 @@ def cfg():
 
 
 def _look(yaw, pitch, dist, focal, size):
-    from gasp.export import orbit_camera
+    from gasp.camera import orbit_camera
     return orbit_camera(yaw, pitch, dist, focal, size, size)
 
 

@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 
+from gasp import camera
+from gasp.camera import DATASET_LOOK_TARGET
 from gasp.config import SynthConfig
 from synth import cameras, samplers
 from synth.domain import degrade
@@ -38,7 +40,7 @@ def test_prior_cameras_cover_yaw_and_pitch():
     views = samplers.prior_cameras(np.random.default_rng(0), cfg, 50)
     centres = np.stack([np.linalg.inv(v.w2c)[:3, 3] for v in views])
     yaw = np.degrees(np.arctan2(centres[:, 0], centres[:, 2])) % 360
-    pitch = np.degrees(np.arcsin((centres[:, 1] - samplers.LOOK_TARGET[1]) / cfg.camera_distance))
+    pitch = np.degrees(np.arcsin((centres[:, 1] - DATASET_LOOK_TARGET[1]) / cfg.camera_distance))
     assert np.histogram(yaw, bins=8, range=(0, 360))[0].min() >= 4
     assert pitch.min() >= cfg.pitch_min_deg - 1e-6 and pitch.max() <= cfg.pitch_max_deg + 1e-6
     assert pitch.min() < -20 and pitch.max() > 35
@@ -60,10 +62,10 @@ def test_eval_protocol_groups_and_splits():
 
 
 def test_opencv_look_at_and_blender_conversion():
-    c2w = cameras.look_at_c2w(cameras.orbit_eye(0.0, 0.0, 2.0))
-    K = cameras.intrinsics(50.0, 64, 64)
+    c2w = camera.look_at_c2w(camera.orbit_eye(0.0, 0.0, 2.0))
+    K = camera.intrinsics(50.0, 64, 64)
     # a point on the subject's left (+X) appears on the image's right; up (+Y) appears above the centre
-    uv, depth = cameras.project(np.array([[0.1, 0, 0], [0, 0.1, 0]]), K, np.linalg.inv(c2w))
+    uv, depth = camera.project(np.array([[0.1, 0, 0], [0, 0.1, 0]]), K, np.linalg.inv(c2w))
     assert uv[0, 0] > 32 and uv[1, 1] < 32 and np.allclose(depth, 2.0)
     bl = cameras.opencv_c2w_to_blender(c2w)
     assert np.allclose(bl[:3, 2], [0, 0, 1])  # Blender's camera looks down its -Z: toward the head at -Z

@@ -34,7 +34,7 @@ def prior_subject(tmp_path_factory):
 
 def _visible_vertices(verts, faces, K, w2c, width, height):
     """Vertices facing the camera and not hidden (a vertex z-buffer over the mesh's own vertices)."""
-    from synth.cameras import project
+    from gasp.camera import project
     from synth.hair import vertex_normals
 
     uv, depth = project(verts, K, w2c)

@@ -21,7 +21,8 @@ from scipy import ndimage
 
 from gasp.avatar_package import Avatar, Motion
 from gasp.cli import main
-from gasp.export import orbit_camera, posed_gaussians
+from gasp.camera import orbit_camera
+from gasp.export import posed_gaussians
 from tiny_avatar import tiny_avatar
 from gasp.viewer.browser import Chromium, find_browser
 from gasp.viewer.bundle import MOTION_TOL, build_bundle, builtin_motion

@@ -59,7 +59,7 @@ def preview(avatar, input_rgb: np.ndarray, expression, out: Path, cfg: Config, b
     from PIL import Image
 
     from gasp.avatar_package import Motion
-    from gasp.export import orbit_cameras
+    from gasp.camera import orbit_cameras
     from gasp.io import atomic_path
 
     size = input_rgb.shape[0]

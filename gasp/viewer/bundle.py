@@ -30,6 +30,8 @@ import torch
 
 from gasp.avatar import LOG_SCALE, OFFSET, OPACITY, QUAT, SH_C0, SH_DC
 from gasp.avatar_package import Avatar, Motion
+from gasp.camera import AVATAR_LOOK_TARGET
+from gasp.config import SynthConfig
 
 FORMAT = 1
 QUANT_LEVELS = 65534  # int16 codes -32767..32767 span the neutral mesh's bounding box
@@ -162,7 +164,9 @@ def build_bundle(avatar: Avatar, motion: Motion, fps: float, motion_name: str, b
     if avatar.mlp is not None:
         pm.add("cond", np.concatenate([motion.expr, motion.jaw], axis=1), "f4")
 
-    cam = {"distance": 0.65, "focal_mm": 50.0, "pitch_deg": 5.0, "target": [0.0, -0.03, 0.0], **(camera or {})}
+    synth = SynthConfig()  # the dataset camera by default, aimed as the turntables (gasp/camera.py)
+    cam = {"distance": synth.camera_distance, "focal_mm": synth.focal_mm, "pitch_deg": 5.0,
+           "target": list(AVATAR_LOOK_TARGET), **(camera or {})}
     manifest = {
         "format": FORMAT, "n_gaussians": avatar.n_gaussians, "n_faces": len(faces), "n_verts": len(used_verts),
         "n_dynamic": int(len(dynamic)), "n_basis": len(basis), "motion_max_error_m": err,

@@ -265,7 +265,7 @@ async function main() {
   const cam = m.camera, target = new THREE.Vector3(...cam.target);
   const camera = new THREE.PerspectiveCamera(45, host.clientWidth / host.clientHeight, 0.01, 100);
   const setFov = (focalPx, heightPx) => { camera.fov = (2 * Math.atan(heightPx / 2 / focalPx) * 180) / Math.PI; };
-  const sensorFov = () => {  // focal_mm on a 36 mm sensor across the shorter side (square: gasp/export.py orbit_camera)
+  const sensorFov = () => {  // focal_mm on a 36 mm sensor across the shorter side (square: gasp/camera.py orbit_camera)
     const w = renderer.domElement.width, h = renderer.domElement.height;
     setFov((cam.focal_mm / 36) * Math.min(w, h), h);
     camera.aspect = w / h;
