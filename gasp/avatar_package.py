@@ -15,6 +15,7 @@ mlp, meta}.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import io
@@ -162,22 +163,32 @@ def compact_binding(faces: Tensor, binding: Binding) -> tuple[Tensor, Binding]:
 
 
 def splat_frames(attrs: Tensor, verts: Tensor, faces: Tensor, binding: Binding, avatar_cfg: AvatarConfig,
-                 K: Tensor, w2c: Tensor, width: int, height: int, background: Tensor) -> tuple[Tensor, Tensor]:
-    """Render bound Gaussians, one frame per camera (differentiable).
+                 K: Tensor, w2c: Tensor, width: int, height: int, background: Tensor,
+                 timer=None) -> tuple[Tensor, Tensor]:
+    """Render bound Gaussians, one frame per camera (differentiable): the one renderer of training,
+    fitting, evaluation, turntables and figures.
 
     attrs (N,A) or (T,N,A); verts (T,V,3) the posed mesh per frame; faces, binding as bound (or
     compacted by `compact_binding`); K (T,3,3); w2c (T,4,4);
     background (3,) -> rgb (T,H,W,3) composited over the background, alpha (T,H,W,1).
+    `timer` (optional, a gasp.train_prior.Timer) accumulates the seconds of "bind" and "render".
     """
-    means, quats, scales, opacities, colors = gaussians_from_attributes(attrs, verts, faces, binding,
-                                                                        avatar_cfg.scale_mode)
-    rgbs, alphas = [], []
-    for t in range(verts.shape[0]):
-        rgb, alpha, _ = rasterize(means[t], quats[t], scales[t], opacities[t], colors[t], w2c[t:t + 1], K[t:t + 1],
-                                  width, height, sh_degree=avatar_cfg.sh_degree, backgrounds=background[None])
-        rgbs.append(rgb[0])
-        alphas.append(alpha[0])
-    return torch.stack(rgbs), torch.stack(alphas)
+    with _section(timer, "bind"):
+        means, quats, scales, opacities, colors = gaussians_from_attributes(attrs, verts, faces, binding,
+                                                                            avatar_cfg.scale_mode)
+    with _section(timer, "render"):
+        rgbs, alphas = [], []
+        for t in range(verts.shape[0]):
+            rgb, alpha, _ = rasterize(means[t], quats[t], scales[t], opacities[t], colors[t], w2c[t:t + 1],
+                                      K[t:t + 1], width, height, sh_degree=avatar_cfg.sh_degree,
+                                      backgrounds=background[None])
+            rgbs.append(rgb[0])
+            alphas.append(alpha[0])
+        return torch.stack(rgbs), torch.stack(alphas)
+
+
+def _section(timer, name: str):
+    return timer.section(name) if timer is not None else contextlib.nullcontext()
 
 
 @dataclass
@@ -227,6 +238,13 @@ class Avatar:
         if self.mlp is None:
             return self.attrs
         return apply_offsets(self.attrs, self.mlp, self.binding.uv, motion_condition(motion, self.attrs.device))
+
+    def gaussians(self, motion: Motion) -> tuple[Tensor, ...]:
+        """World-space Gaussians per frame of `motion`: means (T,N,3), quats (T,N,4) wxyz, scales (T,N,3),
+        opacities (T,N), sh (T,N,K,3)."""
+        return gaussians_from_attributes(self.frame_attributes(motion), self.verts(motion),
+                                         self.head.faces.to(self.attrs.device), self.binding,
+                                         self.avatar_cfg.scale_mode)
 
     @torch.no_grad()
     def render(self, motion: Motion, K, w2c, width: int, height: int, background=(1.0, 1.0, 1.0),

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from plyfile import PlyData, PlyElement
 
-from gasp.avatar import gaussians_from_attributes
 from gasp.avatar_package import Avatar, Motion
 from gasp.camera import orbit_cameras
 from gasp.io import atomic_path
@@ -34,11 +33,7 @@ def ply_property_names(sh_degree: int) -> list[str]:
 def posed_gaussians(avatar: Avatar, motion: Motion) -> dict[str, np.ndarray]:
     """World-space Gaussians of frame 0 of `motion`: means (N,3), quats (N,4) wxyz, scales (N,3),
     opacities (N,), sh (N,K,3)."""
-    m = motion.take([0])
-    attrs = avatar.frame_attributes(m)
-    means, quats, scales, opacities, colors = gaussians_from_attributes(
-        attrs, avatar.verts(m), avatar.head.faces.to(avatar.attrs.device), avatar.binding,
-        avatar.avatar_cfg.scale_mode)
+    means, quats, scales, opacities, colors = avatar.gaussians(motion.take([0]))
     return {k: v[0].detach().cpu().numpy().astype(np.float32)
             for k, v in (("means", means), ("quats", quats), ("scales", scales), ("opacities", opacities),
                          ("sh", colors))}

@@ -36,6 +36,7 @@ from torch import Tensor
 
 from gasp import data as gdata
 from gasp.config import Config
+from gasp.device import choose_device, set_torch_threads
 from gasp.io import atomic_path, atomic_write_json, atomic_write_text
 from gasp.prior import GaspPrior, read_checkpoint
 
@@ -178,13 +179,14 @@ def _section(timer: Timer | None, name: str):
 
 
 class Renderer:
-    """Poses, binds and renders decoded attributes for (subject, view) rows of a PriorData."""
+    """Poses the mesh for (subject, view) rows of a PriorData and renders decoded attributes on it."""
 
     def __init__(self, head, data: PriorData, cfg: Config, device):
+        from gasp.metrics.images import background_rgb
+
         self.head, self.data, self.cfg, self.device = head, data, cfg, torch.device(device)
         self.faces = head.faces.to(self.device)
-        self.background = torch.tensor([1.0, 1.0, 1.0] if cfg.eval.background == "white" else [0.0, 0.0, 0.0],
-                                       device=self.device)
+        self.background = torch.tensor(background_rgb(cfg.eval.background), device=self.device)
 
     def posed_verts(self, pairs: Tensor) -> Tensor:
         """(B,V,3) mesh vertices of each row's view (constant data: no gradient)."""
@@ -194,43 +196,33 @@ class Renderer:
 
     def render(self, attrs: Tensor, pairs: Tensor, binding, timer: Timer | None = None) -> tuple[Tensor, Tensor]:
         """attrs (B,N,A) -> composited colours (B,H,W,3) and alphas (B,H,W,1) at each row's camera."""
-        from gasp.avatar import gaussians_from_attributes
-        from gasp.render import rasterize
+        from gasp.avatar_package import splat_frames
 
-        with _section(timer, "bind"):
+        d, j, v = self.data, pairs[:, 0], pairs[:, 1]
+        with _section(timer, "bind"):  # posing counts as binding (benchmarks/train_step.py)
             verts = self.posed_verts(pairs)
-            means, quats, scales, opac, colors = gaussians_from_attributes(
-                attrs, verts, self.faces, binding, self.cfg.avatar.scale_mode)
-        d = self.data
-        with _section(timer, "render"):
-            out = [rasterize(means[b], quats[b], scales[b], opac[b], colors[b], d.w2c[j, v][None], d.K[j, v][None],
-                             d.width, d.height, sh_degree=self.cfg.avatar.sh_degree,
-                             backgrounds=self.background[None])
-                   for b, (j, v) in enumerate(pairs.tolist())]
-        return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
+        return splat_frames(attrs, verts, self.faces, binding, self.cfg.avatar, d.K[j, v], d.w2c[j, v], d.width,
+                            d.height, self.background, timer)
 
     def target(self, pairs: Tensor) -> tuple[Tensor, Tensor]:
         """Ground truth of the rows: composited colours (B,H,W,3) and alphas (B,H,W,1)."""
+        from gasp.metrics.images import composite_rgba
+
         rgba = self.data.rgba(pairs, self.device)
-        a = rgba[..., 3:]
-        return rgba[..., :3] * a + self.background * (1 - a), a
+        return composite_rgba(rgba, self.background), rgba[..., 3:]
 
 
 class Objective:
-    """The weighted training loss (weights from PriorConfig); LPIPS only when its weights exist."""
+    """The weighted training loss: the image terms (gasp/losses.py `Photometric`, weights from
+    PriorConfig) and the regularisers."""
 
     def __init__(self, cfg: Config, model: GaspPrior, device):
         from gasp import losses
 
         self.losses, self.p = losses, cfg.prior
         self.disp_weights = model.displacement_weights(cfg.prior.scalp_disp_factor).to(device)
-        self.lpips = losses.LpipsLoss(cfg.metrics, cfg.prior.w_lpips) if cfg.prior.w_lpips > 0 else None
-        if self.lpips is None:
-            self.lpips_note = "not used (prior.w_lpips = 0)"
-        elif self.lpips.available:
-            self.lpips_note = "used"
-        else:
-            self.lpips_note = f"weights missing, weight set to 0: {self.lpips.reason}"
+        self.photometric = losses.Photometric(cfg.prior, cfg.metrics, "prior")
+        self.lpips_note = self.photometric.note
 
     def __call__(self, pred: Tensor, alpha: Tensor, gt: Tensor, gt_alpha: Tensor, attrs: Tensor,
                  z: Tensor) -> dict[str, Tensor]:
@@ -238,11 +230,8 @@ class Objective:
         from gasp.avatar import LOG_SCALE, OFFSET
 
         L, p = self.losses, self.p
-        pred_c, gt_c = pred.permute(0, 3, 1, 2), gt.permute(0, 3, 1, 2)
         b = attrs.shape[0]
-        t = {"photo": L.photometric(pred_c, gt_c, p.w_l1, p.w_ssim),
-             "alpha": p.w_alpha * L.alpha_l1(alpha.permute(0, 3, 1, 2), gt_alpha.permute(0, 3, 1, 2)),
-             "lpips": self.lpips(pred_c, gt_c) if self.lpips is not None else pred.new_zeros(()),
+        t = {**self.photometric.terms(pred, alpha, gt, gt_alpha),
              "scale": p.w_scale * L.scale_reg(attrs[..., LOG_SCALE].reshape(-1, 3)),
              "disp": p.w_disp * L.displacement_reg(attrs[..., OFFSET].reshape(-1, 3), self.disp_weights.repeat(b)),
              "latent": p.w_latent * L.latent_reg(z)}
@@ -270,22 +259,15 @@ def train_step(net, renderer: Renderer, objective: Objective, optim: torch.optim
 
 
 def psnr(pred: Tensor, gt: Tensor) -> Tensor:
-    """(B,H,W,3) images in 0..1 -> (B,) PSNR in dB."""
-    mse = (pred - gt).square().flatten(1).mean(1).clamp_min(1e-10)
-    return -10 * torch.log10(mse)
+    """(B,H,W,3) images in 0..1 -> (B,) PSNR in dB (gasp/metrics/psnr.py), capped at 100 dB: the log's
+    non-finite check must not stop a run on a perfect image."""
+    from gasp.metrics.psnr import psnr as metric
+
+    return metric(pred.permute(0, 3, 1, 2), gt.permute(0, 3, 1, 2), max_db=100.0)
 
 
 # ------------------------------------------------------------------------------------------------
 # Setup helpers
-
-
-def resolve_device(cfg: Config, local_rank: int = 0) -> torch.device:
-    want = cfg.compute.device
-    if want == "cuda" or (want == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise RuntimeError("compute.device = cuda, but no CUDA device is available")
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
 
 
 def code_version() -> dict:
@@ -370,9 +352,8 @@ class Dist:
 def train(cfg: Config, data_dir: str | Path, variant: str, out_dir: str | Path, progress: bool = True) -> Path:
     """Train (or resume) one prior variant; returns the path of prior.pt. Call under torchrun for DDP."""
     dist = Dist.from_env()
-    device = resolve_device(cfg, dist.local_rank)
-    if cfg.compute.threads > 0:
-        torch.set_num_threads(cfg.compute.threads)
+    device = choose_device(cfg.compute, dist.local_rank)
+    set_torch_threads(cfg.compute)
     if dist.world > 1:
         import torch.distributed as tdist
 

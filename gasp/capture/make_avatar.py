@@ -42,14 +42,13 @@ def psnr_on_views(avatar, views, background) -> float | None:
     import torch
 
     from gasp.avatar_package import Motion
+    from gasp.metrics.images import composite_rgba
     from gasp.metrics.psnr import psnr
 
     if len(views) == 0:
         return None
     rgb, _ = avatar.render(Motion.from_subject(views), views.K, views.w2c, views.width, views.height, background)
-    img = torch.from_numpy(views.images)
-    bg = torch.tensor(background, dtype=torch.float32)
-    gt = img[..., :3] * img[..., 3:] + bg * (1 - img[..., 3:])
+    gt = composite_rgba(torch.from_numpy(views.images), background)
     return float(psnr(rgb.clamp(0, 1).permute(0, 3, 1, 2).cpu(), gt.permute(0, 3, 1, 2)).mean())
 
 
@@ -83,7 +82,8 @@ def make_avatar(input_path: str | Path, out_dir: str | Path, cfg: Config, prior:
     from gasp.capture.capture import capture
     from gasp.data import load_subject
     from gasp.export import export_ply, turntable
-    from gasp.fit import background_color, fit, log_csv
+    from gasp.fit import fit, log_csv
+    from gasp.metrics.images import background_rgb, composite_rgba
     from gasp.io import atomic_write_json, atomic_write_text
     from gasp.prior import GaspPrior
 
@@ -118,7 +118,7 @@ def make_avatar(input_path: str | Path, out_dir: str | Path, cfg: Config, prior:
                    "prior": str(prior_path)}
 
     t0 = time.perf_counter()
-    bg = background_color(cfg)
+    bg = background_rgb(cfg.eval.background)
     views = subject.select("video" if setting == "monocular" else "single")
     train, test = views.select(split="train"), views.select(split="test")
     psnr_train, psnr_test = psnr_on_views(avatar, train, bg), psnr_on_views(avatar, test, bg)
@@ -130,8 +130,7 @@ def make_avatar(input_path: str | Path, out_dir: str | Path, cfg: Config, prior:
     expressions = Motion.of_subject(subject)
     fps = turntable(avatar, out_dir / "turntable.mp4", cfg.report.turntable_frames, cfg.synth.camera_distance,
                     cfg.synth.focal_mm, cfg.synth.resolution, background=bg, expressions=expressions)
-    first = views.images[0]
-    input_rgb = first[..., :3] * first[..., 3:] + np.asarray(bg) * (1 - first[..., 3:])
+    input_rgb = composite_rgba(views.images[0], bg)
     preview(avatar, input_rgb, expressions.take([0]), out_dir / "preview.png", cfg, bg)
     atomic_write_text(out_dir / "fit_log.csv", log_csv(res.log))
     steps["export_s"] = time.perf_counter() - t0

@@ -83,7 +83,8 @@ def _fit(args: argparse.Namespace) -> int:
     import torch
 
     from gasp.data import load_subject
-    from gasp.fit import background_color, fit, log_csv, method_spec
+    from gasp.fit import fit, log_csv, method_spec
+    from gasp.metrics.images import background_rgb
     from gasp.io import atomic_write_json, atomic_write_text
     from gasp.prior import GaspPrior
 
@@ -108,7 +109,7 @@ def _fit(args: argparse.Namespace) -> int:
         "stages": [vars(s) for s in res.stages], "fit_seconds": res.seconds, "load_seconds": load_s,
         "n_gaussians": res.avatar.n_gaussians, "lpips": res.lpips, "device": device, "threads": torch.get_num_threads(),
         "network": "none" if n_mlp == 0 else f"expression-conditioned offset MLP, {n_mlp} weights, per frame",
-        "background": list(background_color(cfg)), "fit_config": cfg.to_dict()["fit"],
+        "background": list(background_rgb(cfg.eval.background)), "fit_config": cfg.to_dict()["fit"],
         "avatar_config": cfg.to_dict()["avatar"],
     }
     res.avatar.meta = meta
@@ -166,13 +167,13 @@ def _export(args: argparse.Namespace) -> int:
 def _turntable(args: argparse.Namespace) -> int:
     from gasp.avatar_package import Avatar
     from gasp.export import turntable
-    from gasp.fit import background_color
+    from gasp.metrics.images import background_rgb
 
     cfg = config_from_args(args)
     avatar = Avatar.load(args.avatar, torch_setup(cfg, args.threads))
     frames = args.frames or cfg.report.turntable_frames
     fps = turntable(avatar, args.out, frames, cfg.synth.camera_distance, cfg.synth.focal_mm,
-                    args.size or cfg.synth.resolution, background=background_color(cfg))
+                    args.size or cfg.synth.resolution, background=background_rgb(cfg.eval.background))
     print(f"wrote {args.out}: {frames} frames, {avatar.n_gaussians} Gaussians, rendering {fps:.1f} frames/s")
     return 0
 
@@ -182,14 +183,14 @@ def _animate(args: argparse.Namespace) -> int:
     from gasp.avatar_package import Avatar, Motion
     from gasp.data import load_subject
     from gasp.export import animate
-    from gasp.fit import background_color
+    from gasp.metrics.images import background_rgb
 
     cfg = config_from_args(args)
     avatar = Avatar.load(args.avatar, torch_setup(cfg, args.threads))
     drive = Path(args.drive)
     motion = Motion.of_subject(load_subject(drive, images=False)) if drive.is_dir() else Motion.from_npz(drive)
     fps = animate(avatar, motion, args.out, cfg.synth.camera_distance, cfg.synth.focal_mm,
-                  args.size or cfg.synth.resolution, background=background_color(cfg))
+                  args.size or cfg.synth.resolution, background=background_rgb(cfg.eval.background))
     print(f"wrote {args.out}: {len(motion)} frames driven by {drive}, rendering {fps:.1f} frames/s")
     return 0
 
@@ -199,15 +200,15 @@ def _figure(args: argparse.Namespace) -> int:
     from gasp.avatar_package import Avatar
     from gasp.data import load_subject
     from gasp.export import methods_figure
-    from gasp.fit import background_color, fit_views
+    from gasp.fit import fit_views
+    from gasp.metrics.images import background_rgb, composite_rgba
 
     cfg = config_from_args(args)
     device = torch_setup(cfg)
     subject = load_subject(args.subject_dir)
     views = fit_views(subject, args.setting)
-    bg = background_color(cfg)
-    img = views.images[0]
-    input_rgb = img[..., :3] * img[..., 3:] + (1 - img[..., 3:]) * bg
+    bg = background_rgb(cfg.eval.background)
+    input_rgb = composite_rgba(views.images[0], bg)
     root = Path(args.fits) / args.setting
     methods = args.methods or [m for m in METHODS if (root / m / subject.id / "avatar.npz").exists()]
     if not methods:

@@ -6,12 +6,13 @@ import os
 import sys
 
 from gasp.cli.common import add_config_args, config_from_args, default_params
+from gasp.methods import PRIOR_VARIANTS
 
 
 def register(sub) -> None:
     t = sub.add_parser("train-prior", help="train one prior variant on the synthetic prior set")
     t.add_argument("--data", required=True, help="prior domain folder (has manifest.json), e.g. data/synth/prior")
-    t.add_argument("--variant", required=True, choices=["all", "few", "one"],
+    t.add_argument("--variant", required=True, choices=PRIOR_VARIANTS,
                    help="subjects: all, prior.few_subjects, or 1 (the first ones of the manifest)")
     t.add_argument("--out", required=True, help="output folder, e.g. models/prior/all")
     t.add_argument("--nproc", type=int, default=1,
