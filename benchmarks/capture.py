@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gasp import data  # noqa: E402
-from gasp.avatar_package import Motion  # noqa: E402
+from gasp.fitted_avatar import Motion  # noqa: E402
 from gasp.capture.capture import capture  # noqa: E402
 from gasp.capture.correspondence import head_rotation, head_yaw_pitch, rotation_angle_deg  # noqa: E402
 from gasp.capture.make_avatar import make_avatar, psnr_on_views  # noqa: E402
@@ -125,7 +125,7 @@ def dlib_checks(photo_rgb: np.ndarray, views: dict[float, np.ndarray], face_size
 
 
 def photo_case(name: str, path: Path, cfg, prior_path: Path, work: Path, size: int) -> tuple[dict, list[np.ndarray]]:
-    from gasp.avatar_package import Avatar
+    from gasp.fitted_avatar import Avatar
     from PIL import Image
 
     out = work / name

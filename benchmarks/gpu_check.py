@@ -252,9 +252,9 @@ def avatar_scene(cfg, uv_res: int, px: int, seed: int = 0):
     """A posed avatar's Gaussians on the CPU (float64), attributes perturbed so that every input has
     gradients worth comparing: dict of the five rasterize inputs (colours post-activation (N,3)),
     viewmats (1,4,4), Ks (1,3,3), a white background (1,3)."""
-    from gasp.avatar import (LOG_SCALE, OFFSET, OPACITY, QUAT, SH_C0, SH_DC, gaussians_from_attributes,
+    from gasp.gaussians import (LOG_SCALE, OFFSET, OPACITY, QUAT, SH_C0, SH_DC, gaussians_from_attributes,
                              template_attributes)
-    from gasp.avatar_package import head_model
+    from gasp.fitted_avatar import head_model
     from gasp.camera import orbit_camera
     from gasp.head.uv import uv_binding
 
@@ -373,11 +373,12 @@ def part_render_speed(rec: dict, cfg, device: torch.device, sizes, png: Path) ->
     and render only (the Gaussians of one pose, rasterized again each frame); no gradients."""
     import dataclasses
 
-    from gasp.avatar import gaussians_from_attributes
-    from gasp.avatar_package import compact_binding, head_model, splat_frames
     from gasp.camera import orbit_camera
+    from gasp.fitted_avatar import head_model
+    from gasp.gaussians import gaussians_from_attributes
     from gasp.head.uv import uv_binding
     from gasp.render import rasterize
+    from gasp.splat import compact_binding, splat_frames
 
     from synthetic_subjects import random_motion, subject_avatar
 
@@ -424,7 +425,7 @@ def part_render_speed(rec: dict, cfg, device: torch.device, sizes, png: Path) ->
 
 
 def part_data(rec: dict, cfg, device: torch.device, work: Path) -> tuple[Path, Path]:
-    from gasp.avatar_package import head_model
+    from gasp.fitted_avatar import head_model
     from gasp.head.uv import uv_binding
 
     from synthetic_subjects import prior_domain, video_subject
@@ -445,10 +446,13 @@ def part_data(rec: dict, cfg, device: torch.device, work: Path) -> tuple[Path, P
 
 
 def part_train(rec: dict, cfg, device: torch.device, prior_dir: Path, steps: tuple[int, int]):
-    """Steps/s of prior training in this process (gasp/train_prior.py's step); returns the model."""
+    """Steps/s of prior training in this process (gasp/train_prior/step.py); returns the model."""
     from gasp.head import build_head_model
-    from gasp.train_prior import (BatchOrder, Objective, Renderer, build_model, load_prior_data, make_optimizer,
-                                  train_step)
+    from gasp.train_prior.batches import BatchOrder
+    from gasp.train_prior.data import load_prior_data
+    from gasp.train_prior.loop import build_model
+    from gasp.train_prior.schedule import make_optimizer
+    from gasp.train_prior.step import Objective, Renderer, train_step
 
     warm, timed = steps
     torch.manual_seed(cfg.synth.seed)
@@ -525,7 +529,7 @@ def part_fit(rec: dict, cfg, device: torch.device, eval_dir: Path, prior, work: 
     from gasp import data
     from gasp.fit import fit
     from gasp.head import build_head_model
-    from gasp.train_prior import build_model
+    from gasp.train_prior.loop import build_model
 
     if prior is None:
         prior = build_model(cfg, build_head_model(cfg.head), 1)
@@ -575,7 +579,7 @@ def main(argv=None) -> int:
         print("gpu_check: no CUDA device; use --smoke for the CPU run at tiny sizes", file=sys.stderr)
         return 2
     run = Run(out, args.budget_s, copy.deepcopy(mode), device)
-    from gasp.train_prior import code_version
+    from gasp.train_prior.checkpoint import code_version
 
     run.report["machine"] = machine(device)
     run.report["code"] = {**code_version(), "commit_given": args.commit}

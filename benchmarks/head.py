@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from gasp.avatar import gaussians_from_attributes, template_attributes
+from gasp.gaussians import gaussians_from_attributes, template_attributes
 from gasp.config import AvatarConfig, HeadConfig
 from gasp.head import build_head_model
 from gasp.head.procedural import build_arrays

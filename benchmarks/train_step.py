@@ -22,8 +22,12 @@ import torch
 
 from gasp.config import load_config
 from gasp.head import build_head_model
-from gasp.train_prior import (BatchOrder, Objective, PriorData, Renderer, Timer, build_model, load_prior_data,
-                              make_optimizer, train_step)
+from gasp.train_prior.batches import BatchOrder
+from gasp.train_prior.data import PriorData, load_prior_data
+from gasp.train_prior.loop import build_model
+from gasp.train_prior.schedule import make_optimizer
+from gasp.train_prior.step import Objective, Renderer, train_step
+from gasp.train_prior.timer import Timer
 
 
 def stand_in_data(cfg, head, device) -> PriorData:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gasp.avatar_package import Avatar, Motion
+from gasp.fitted_avatar import Avatar, Motion
 from gasp.config import Config
 from gasp.data import Subject, load_subject
 from gasp.io import atomic_path, atomic_write_json, atomic_write_text

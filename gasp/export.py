@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from plyfile import PlyData, PlyElement
 
-from gasp.avatar_package import Avatar, Motion
+from gasp.fitted_avatar import Avatar, Motion
 from gasp.camera import orbit_cameras
 from gasp.io import atomic_path
 

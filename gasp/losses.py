@@ -100,7 +100,7 @@ class Photometric:
 def scale_reg(log_scales: torch.Tensor, threshold: float = 1.0) -> torch.Tensor:
     """mean over Gaussians and axes of relu(exp(log_s) - threshold); log_scales (N,3).
 
-    Scales are relative to their triangle's size k (gasp/avatar.py), so this only penalises
+    Scales are relative to their triangle's size k (gasp/gaussians.py), so this only penalises
     Gaussians larger than `threshold` triangles (as GaussianAvatars' scale term): the default
     initial scale (exp(-0.5) ~ 0.61) costs nothing, needle-like blow-ups do.
     """

@@ -1,10 +1,10 @@
-"""Gaussians bound to the head mesh (gasp/avatar.py)."""
+"""Gaussians bound to the head mesh (gasp/gaussians.py)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from gasp.avatar import (LOG_SCALE, OFFSET, OPACITY, QUAT, SH_DC, attribute_dim, gaussians_from_attributes,
+from gasp.gaussians import (LOG_SCALE, OFFSET, OPACITY, QUAT, SH_DC, attribute_dim, gaussians_from_attributes,
                          matrix_to_quat, quat_multiply, template_attributes, triangle_frames)
 from gasp.config import AvatarConfig, HeadConfig
 from gasp.head import build_head_model

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from gasp import data
-from gasp.avatar_package import head_model
+from gasp.fitted_avatar import head_model
 from gasp.capture.capture import capture
 from gasp.capture.correspondence import MAP_FILE, LandmarkMap, head_rotation, head_yaw_pitch, rotation_angle_deg
 from gasp.capture.landmarks import FaceTracker

@@ -6,7 +6,7 @@ import pytest
 import torch
 from plyfile import PlyData
 
-from gasp.avatar_package import Avatar, Motion
+from gasp.fitted_avatar import Avatar, Motion
 from gasp.camera import orbit_camera
 from gasp.export import export_ply, ply_property_names, posed_gaussians, read_ply, turntable
 from tiny_avatar import tiny_avatar

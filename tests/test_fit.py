@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from gasp import data
-from gasp.avatar import template_attributes
-from gasp.avatar_package import Avatar, AvatarError, Motion
+from gasp.gaussians import template_attributes
+from gasp.fitted_avatar import Avatar, AvatarError, Motion
 from gasp.config import load_config
 from gasp.fit import FitError, SEEN_WEIGHT, fit, fit_views, gaussian_visibility, make_target
 from gasp.head import build_head_model

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from gasp.avatar_package import Avatar, Motion
+from gasp.fitted_avatar import Avatar, Motion
 from gasp.cli import main
 from gasp.camera import orbit_camera
 from gasp.export import posed_gaussians

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from gasp.avatar import template_attributes
-from gasp.avatar_package import Avatar, OffsetMLP
+from gasp.gaussians import template_attributes
+from gasp.fitted_avatar import Avatar, OffsetMLP
 from gasp.config import load_config
 from gasp.head import build_head_model
 from gasp.head.uv import uv_binding

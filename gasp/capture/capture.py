@@ -202,7 +202,7 @@ def capture(input_path: str | Path, out_dir: str | Path, cfg: Config, face: int 
     import torch
 
     from gasp import data
-    from gasp.avatar_package import head_model
+    from gasp.fitted_avatar import head_model
     from gasp.camera import orbit_camera
     from gasp.head.surface import face_id_image
 

@@ -122,7 +122,7 @@ def register(subject_dirs: list[Path], head_cfg, max_yaw_deg: float = 30.0, max_
     import torch
     from tqdm import tqdm
 
-    from gasp.avatar_package import head_model
+    from gasp.fitted_avatar import head_model
     from gasp.capture.landmarks import FaceTracker
     from gasp.data import load_subject
     from gasp.head.surface import surface_point, visible_at

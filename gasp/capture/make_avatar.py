@@ -41,7 +41,7 @@ def psnr_on_views(avatar, views, background) -> float | None:
     """Mean PSNR (dB) of the avatar against a selection of its subject's views, composited on the background."""
     import torch
 
-    from gasp.avatar_package import Motion
+    from gasp.fitted_avatar import Motion
     from gasp.metrics.images import composite_rgba
     from gasp.metrics.psnr import psnr
 
@@ -57,7 +57,7 @@ def preview(avatar, input_rgb: np.ndarray, expression, out: Path, cfg: Config, b
     three-quarter, in profile and from the back."""
     from PIL import Image
 
-    from gasp.avatar_package import Motion
+    from gasp.fitted_avatar import Motion
     from gasp.camera import orbit_cameras
     from gasp.io import atomic_path
 
@@ -78,7 +78,7 @@ def make_avatar(input_path: str | Path, out_dir: str | Path, cfg: Config, prior:
     """Capture, fit and export (module docstring); returns the summary written to DIR/summary.json."""
     import torch
 
-    from gasp.avatar_package import Motion
+    from gasp.fitted_avatar import Motion
     from gasp.capture.capture import capture
     from gasp.data import load_subject
     from gasp.export import export_ply, turntable

@@ -46,7 +46,7 @@ def register(sub) -> None:
 def _errors(func):
     """Bad input -> one line naming the file (and frame) and what is wrong; exit status 2."""
     def run(args: argparse.Namespace) -> int:
-        from gasp.avatar_package import AvatarError
+        from gasp.fitted_avatar import AvatarError
         from gasp.capture.media import CaptureError
         from gasp.data import DataError
         from gasp.fit import FitError

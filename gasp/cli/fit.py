@@ -62,7 +62,7 @@ def _clear_errors(func):
     """Bad input (dataset, checkpoint, avatar file, drive sequence) -> one line naming the file and field."""
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> int:
-        from gasp.avatar_package import AvatarError
+        from gasp.fitted_avatar import AvatarError
         from gasp.data import DataError
         from gasp.fit import FitError
         from gasp.prior import CheckpointError
@@ -136,7 +136,7 @@ def _floats(text: str | None, what: str) -> list[float] | None:
 def _export(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from gasp.avatar_package import Avatar, Motion
+    from gasp.fitted_avatar import Avatar, Motion
     from gasp.export import export_ply
 
     if not args.ply and not args.npz:
@@ -165,7 +165,7 @@ def _export(args: argparse.Namespace) -> int:
 
 @_clear_errors
 def _turntable(args: argparse.Namespace) -> int:
-    from gasp.avatar_package import Avatar
+    from gasp.fitted_avatar import Avatar
     from gasp.export import turntable
     from gasp.metrics.images import background_rgb
 
@@ -180,7 +180,7 @@ def _turntable(args: argparse.Namespace) -> int:
 
 @_clear_errors
 def _animate(args: argparse.Namespace) -> int:
-    from gasp.avatar_package import Avatar, Motion
+    from gasp.fitted_avatar import Avatar, Motion
     from gasp.data import load_subject
     from gasp.export import animate
     from gasp.metrics.images import background_rgb
@@ -197,7 +197,7 @@ def _animate(args: argparse.Namespace) -> int:
 
 @_clear_errors
 def _figure(args: argparse.Namespace) -> int:
-    from gasp.avatar_package import Avatar
+    from gasp.fitted_avatar import Avatar
     from gasp.data import load_subject
     from gasp.export import methods_figure
     from gasp.fit import fit_views

@@ -46,7 +46,7 @@ def _train(args) -> int:
                                   f"--nproc_per_node={args.nproc}", "-m", "gasp.train_prior", *argv])
     from gasp.data import DataError
     from gasp.prior import CheckpointError
-    from gasp.train_prior import train
+    from gasp.train_prior.loop import train
 
     try:
         path = train(cfg, args.data, args.variant, args.out, progress=not args.no_progress)

@@ -26,7 +26,7 @@ def register(sub) -> None:
 def _view(args: argparse.Namespace) -> int:
     import tempfile
 
-    from gasp.avatar_package import Avatar, AvatarError, Motion
+    from gasp.fitted_avatar import Avatar, AvatarError, Motion
     from gasp.data import DataError, load_subject
     from gasp.metrics.images import background_rgb
     from gasp.viewer.page import export_page

@@ -1,6 +1,6 @@
 // GASP avatar viewer: Spark (vendor/spark) renders the Gaussians; this file poses them.
 //
-// The avatar's Gaussians are bound to triangles of the head mesh (gasp/avatar.py): per frame the
+// The avatar's Gaussians are bound to triangles of the head mesh (gasp/gaussians.py): per frame the
 // page rebuilds each bound triangle's frame (edge, bitangent, normal; size k) from the posed
 // vertices and places every Gaussian as gaussians_from_attributes does:
 //   mean = surface point + R offset k,  rotation = q_face * q_local,  scale = exp(log_scale) k.
@@ -46,7 +46,7 @@ async function fetchGzip(url) {
   return new Response(r.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
 }
 
-// The offset MLP of gasp/avatar_package.py (OffsetMLP): per-Gaussian part once, per-frame part per frame.
+// The offset MLP of gasp/fitted_avatar.py (OffsetMLP): per-Gaussian part once, per-frame part per frame.
 class OffsetMLP {
   constructor(arch, a, uv, n) {
     const W = (k) => a[`mlp.${k}`];
