@@ -34,16 +34,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gasp import data  # noqa: E402
-from gasp.fitted_avatar import Motion  # noqa: E402
+from gasp.camera import orbit_cameras  # noqa: E402
 from gasp.capture.capture import capture  # noqa: E402
 from gasp.capture.correspondence import head_rotation, head_yaw_pitch, rotation_angle_deg  # noqa: E402
 from gasp.capture.make_avatar import make_avatar, psnr_on_views  # noqa: E402
 from gasp.config import load_config  # noqa: E402
-from gasp.camera import orbit_cameras  # noqa: E402
-from gasp.fit import fit  # noqa: E402
-from gasp.metrics.images import background_rgb, composite_rgba  # noqa: E402
 from gasp.io import atomic_path, atomic_write_json  # noqa: E402
-from gasp.prior import GaspPrior  # noqa: E402
+from gasp.metrics.images import background_rgb, composite_rgba  # noqa: E402
+from gasp.model.fitted_avatar import Motion  # noqa: E402
+from gasp.model.prior import GaspPrior  # noqa: E402
+from gasp.steps.fit import fit  # noqa: E402
 
 SITE = Path(np.__file__).resolve().parents[1]
 PHOTOS = {  # real people in installed wheels
@@ -125,7 +125,7 @@ def dlib_checks(photo_rgb: np.ndarray, views: dict[float, np.ndarray], face_size
 
 
 def photo_case(name: str, path: Path, cfg, prior_path: Path, work: Path, size: int) -> tuple[dict, list[np.ndarray]]:
-    from gasp.fitted_avatar import Avatar
+    from gasp.model.fitted_avatar import Avatar
     from PIL import Image
 
     out = work / name

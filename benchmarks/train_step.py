@@ -21,13 +21,13 @@ import numpy as np
 import torch
 
 from gasp.config import load_config
-from gasp.head import build_head_model
-from gasp.train_prior.batches import BatchOrder
-from gasp.train_prior.data import PriorData, load_prior_data
-from gasp.train_prior.loop import build_model
-from gasp.train_prior.schedule import make_optimizer
-from gasp.train_prior.step import Objective, Renderer, train_step
-from gasp.train_prior.timer import Timer
+from gasp.model.head import build_head_model
+from gasp.steps.train_prior.batches import BatchOrder
+from gasp.steps.train_prior.data import PriorData, load_prior_data
+from gasp.steps.train_prior.loop import build_model
+from gasp.steps.train_prior.schedule import make_optimizer
+from gasp.steps.train_prior.step import Objective, Renderer, train_step
+from gasp.steps.train_prior.timer import Timer
 
 
 def stand_in_data(cfg, head, device) -> PriorData:

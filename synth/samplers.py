@@ -11,7 +11,8 @@ import dataclasses
 
 import numpy as np
 
-from gasp.camera import DATASET_LOOK_TARGET, intrinsics, look_at_c2w, orbit_eye
+from gasp.camera import DATASET_LOOK_TARGET as LOOK_TARGET  # the dataset cameras aim here
+from gasp.camera import intrinsics, look_at_c2w, orbit_eye
 from gasp.config import SynthConfig
 from gasp.data import View, view_name
 from synth.noise import smoothstep
@@ -207,8 +208,8 @@ def prior_cameras(rng: np.random.Generator, cfg: SynthConfig, n_views: int) -> l
     yaw = (rng.random() + np.arange(n_views) + rng.uniform(-0.3, 0.3, n_views)) / n_views * 360.0
     strata = (rng.permutation(n_views) + rng.random(n_views)) / n_views
     pitch = cfg.pitch_min_deg + (cfg.pitch_max_deg - cfg.pitch_min_deg) * strata
-    return [View(view_name(i), K, np.linalg.inv(look_at_c2w(orbit_eye(y, p, cfg.camera_distance, DATASET_LOOK_TARGET),
-                                                            DATASET_LOOK_TARGET)), "prior", "train")
+    return [View(view_name(i), K, np.linalg.inv(look_at_c2w(orbit_eye(y, p, cfg.camera_distance, LOOK_TARGET),
+                                                            LOOK_TARGET)), "prior", "train")
             for i, (y, p) in enumerate(zip(yaw, pitch))]
 
 
@@ -284,8 +285,8 @@ def sample_subject(cfg: SynthConfig, n_shape: int, n_expr: int, domain: str, ind
     else:
         layout = eval_views(cfg)
         K = intrinsics(cfg.focal_mm, cfg.resolution, cfg.resolution)
-        views = [View(view_name(i), K, np.linalg.inv(look_at_c2w(orbit_eye(y, p, cfg.camera_distance, DATASET_LOOK_TARGET),
-                                                                 DATASET_LOOK_TARGET)), g, s)
+        views = [View(view_name(i), K, np.linalg.inv(look_at_c2w(orbit_eye(y, p, cfg.camera_distance, LOOK_TARGET),
+                                                                 LOOK_TARGET)), g, s)
                  for i, (g, s, y, p) in enumerate(layout)]
         expr, jaw, neck = _eval_motion(rng["expression"], cfg, layout, n_expr)
         global_rt = np.zeros((len(views), 6))

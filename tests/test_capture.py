@@ -13,14 +13,14 @@ import pytest
 import torch
 
 from gasp import data
-from gasp.fitted_avatar import head_model
 from gasp.capture.capture import capture
 from gasp.capture.correspondence import MAP_FILE, LandmarkMap, head_rotation, head_yaw_pitch, rotation_angle_deg
 from gasp.capture.landmarks import FaceTracker
 from gasp.capture.media import CaptureError, read_media
 from gasp.capture.tracking import track
 from gasp.config import load_config
-from gasp.head.surface import surface_point
+from gasp.model.fitted_avatar import head_model
+from gasp.model.head.surface import surface_point
 
 pytestmark = pytest.mark.slow
 RES = 128  # FaceMesh needs the face at least ~32 px tall: the ci preset's 64 px renders are too small

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gasp.losses import alpha_l1, displacement_reg, latent_reg, photometric, prior_reg, scale_reg
+from gasp.steps.losses import alpha_l1, displacement_reg, latent_reg, photometric, prior_reg, scale_reg
 
 
 def images(seed=0, b=2, size=24):

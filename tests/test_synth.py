@@ -85,7 +85,7 @@ def test_degrade_is_seeded_and_keeps_alpha():
 def test_subject_assets_from_head_model(domain):
     """Textures and hair shell on the real head model: every part present, hair off the skin."""
     from gasp.config import HeadConfig
-    from gasp.head import build_head_model
+    from gasp.model.head import build_head_model
     from synth.assets import build_assets
 
     model = build_head_model(HeadConfig(mesh_detail=0))
@@ -108,7 +108,7 @@ def test_vertex_normals_outward_and_subset_exact():
     """Normals of a closed mesh point outward; asking for a subset of vertices (the hair shell's)
     gives exactly the full computation's rows there."""
     from gasp.config import HeadConfig
-    from gasp.head import build_head_model
+    from gasp.model.head import build_head_model
     from synth.hair import shell, vertex_normals
 
     model = build_head_model(HeadConfig(mesh_detail=0))
@@ -129,7 +129,7 @@ def test_hair_shell_meets_the_skin_at_its_edge():
     """The shell has volume inside but its offset falls to the skin-hugging minimum on every boundary
     vertex (a full-thickness edge where coverage is cut showed as a dark gap at the temples)."""
     from gasp.config import HeadConfig
-    from gasp.head import build_head_model
+    from gasp.model.head import build_head_model
     from synth import hair
     from synth.albedo import measure_anatomy
     from synth.assets import neutral_vertices
@@ -154,7 +154,7 @@ def test_hair_shell_meets_the_skin_at_its_edge():
 
 def test_texel_layout_cache_is_used_and_rebuilt_when_damaged(tmp_path, monkeypatch):
     from gasp.config import HeadConfig
-    from gasp.head import build_head_model
+    from gasp.model.head import build_head_model
     from synth import assets
 
     monkeypatch.setattr(assets, "CACHE_DIR", tmp_path)
@@ -175,7 +175,7 @@ def test_texel_layout_cache_is_used_and_rebuilt_when_damaged(tmp_path, monkeypat
 def mean_face():
     """The default head at the mean identity: model, neutral vertices, anatomy and its 256-texel surface."""
     from gasp.config import HeadConfig
-    from gasp.head import build_head_model
+    from gasp.model.head import build_head_model
     from synth.albedo import measure_anatomy
     from synth.assets import neutral_vertices, texel_surface
 
@@ -205,7 +205,7 @@ def test_brows_lips_and_eyes_are_solid_smooth_outlines(mean_face):
     assert all(brows[front(p + [0, 0.012, 0], 0.002, 0.05)].max() == 0 for p in landmarks)
     # the lower edge of the left brow, found on the template's surface every 0.5 mm across and 0.1 mm
     # up, is a smooth curve (falloffs around vertices 2.6 mm apart scalloped it by about a millimetre)
-    from gasp.head.shape import raycast
+    from gasp.model.head.shape import raycast
 
     x, y = np.meshgrid(np.arange(0.018, 0.046, 0.0005), np.arange(0.03, 0.06, 0.0001), indexing="ij")
     dirs = np.stack([x, y, np.full_like(x, 0.09)], -1).reshape(-1, 3)

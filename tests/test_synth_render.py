@@ -53,7 +53,7 @@ def _visible_vertices(verts, faces, K, w2c, width, height):
 def test_mesh_projects_into_rendered_alpha(prior_subject):
     """Pins the Blender -> OpenCV camera conversion: visible head vertices, projected with the saved
     K and world-to-camera and the saved parameters, land inside the rendered alpha (>= 98%)."""
-    from gasp.head import build_head_model
+    from gasp.model.head import build_head_model
 
     s = data.load_subject(prior_subject)
     model = build_head_model(load_config(preset="ci").head)

@@ -202,9 +202,9 @@ def capture(input_path: str | Path, out_dir: str | Path, cfg: Config, face: int 
     import torch
 
     from gasp import data
-    from gasp.fitted_avatar import head_model
     from gasp.camera import orbit_camera
-    from gasp.head.surface import face_id_image
+    from gasp.model.fitted_avatar import head_model
+    from gasp.model.head.surface import face_id_image
 
     t_start = time.perf_counter()
     out_dir = Path(out_dir)

@@ -1,7 +1,7 @@
 """`gasp avatar`: a photo or video in, a fitted, animatable 360-degree avatar out.
 
     capture (capture.py) -> DIR/capture/            the subject folder (frames, alpha, cameras, tracked params)
-    fit (gasp/fit.py)    -> DIR/avatar.npz          three stages through the prior: `single` for one image,
+    fit (gasp/steps/fit.py)    -> DIR/avatar.npz          three stages through the prior: `single` for one image,
                                                     `monocular` for a video
     exports              -> DIR/avatar.ply          standard 3DGS, neutral pose
                             DIR/turntable.mp4       360 degrees, cycling through the capture's expressions
@@ -41,9 +41,9 @@ def psnr_on_views(avatar, views, background) -> float | None:
     """Mean PSNR (dB) of the avatar against a selection of its subject's views, composited on the background."""
     import torch
 
-    from gasp.fitted_avatar import Motion
     from gasp.metrics.images import composite_rgba
     from gasp.metrics.psnr import psnr
+    from gasp.model.fitted_avatar import Motion
 
     if len(views) == 0:
         return None
@@ -57,9 +57,9 @@ def preview(avatar, input_rgb: np.ndarray, expression, out: Path, cfg: Config, b
     three-quarter, in profile and from the back."""
     from PIL import Image
 
-    from gasp.fitted_avatar import Motion
     from gasp.camera import orbit_cameras
     from gasp.io import atomic_path
+    from gasp.model.fitted_avatar import Motion
 
     size = input_rgb.shape[0]
     K, w2c = orbit_cameras(list(PREVIEW_VIEWS.values()), 5.0, cfg.synth.camera_distance, cfg.synth.focal_mm, size, size)
@@ -78,14 +78,14 @@ def make_avatar(input_path: str | Path, out_dir: str | Path, cfg: Config, prior:
     """Capture, fit and export (module docstring); returns the summary written to DIR/summary.json."""
     import torch
 
-    from gasp.fitted_avatar import Motion
     from gasp.capture.capture import capture
     from gasp.data import load_subject
-    from gasp.export import export_ply, turntable
-    from gasp.fit import fit, log_csv
-    from gasp.metrics.images import background_rgb, composite_rgba
     from gasp.io import atomic_write_json, atomic_write_text
-    from gasp.prior import GaspPrior
+    from gasp.metrics.images import background_rgb, composite_rgba
+    from gasp.model.fitted_avatar import Motion
+    from gasp.model.prior import GaspPrior
+    from gasp.steps.export import export_ply, turntable
+    from gasp.steps.fit import fit, log_csv
 
     t_start = time.perf_counter()
     out_dir = Path(out_dir)

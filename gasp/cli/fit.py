@@ -62,10 +62,10 @@ def _clear_errors(func):
     """Bad input (dataset, checkpoint, avatar file, drive sequence) -> one line naming the file and field."""
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> int:
-        from gasp.fitted_avatar import AvatarError
         from gasp.data import DataError
-        from gasp.fit import FitError
-        from gasp.prior import CheckpointError
+        from gasp.model.fitted_avatar import AvatarError
+        from gasp.model.prior import CheckpointError
+        from gasp.steps.fit import FitError
 
         try:
             return func(args)
@@ -83,10 +83,10 @@ def _fit(args: argparse.Namespace) -> int:
     import torch
 
     from gasp.data import load_subject
-    from gasp.fit import fit, log_csv, method_spec
-    from gasp.metrics.images import background_rgb
     from gasp.io import atomic_write_json, atomic_write_text
-    from gasp.prior import GaspPrior
+    from gasp.metrics.images import background_rgb
+    from gasp.model.prior import GaspPrior
+    from gasp.steps.fit import fit, log_csv, method_spec
 
     cfg = config_from_args(args)
     device = torch_setup(cfg, args.threads)
@@ -136,8 +136,8 @@ def _floats(text: str | None, what: str) -> list[float] | None:
 def _export(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from gasp.fitted_avatar import Avatar, Motion
-    from gasp.export import export_ply
+    from gasp.model.fitted_avatar import Avatar, Motion
+    from gasp.steps.export import export_ply
 
     if not args.ply and not args.npz:
         raise SystemExit("gasp export: give --ply OUT.ply and/or --npz OUT.npz")
@@ -165,9 +165,9 @@ def _export(args: argparse.Namespace) -> int:
 
 @_clear_errors
 def _turntable(args: argparse.Namespace) -> int:
-    from gasp.fitted_avatar import Avatar
-    from gasp.export import turntable
     from gasp.metrics.images import background_rgb
+    from gasp.model.fitted_avatar import Avatar
+    from gasp.steps.export import turntable
 
     cfg = config_from_args(args)
     avatar = Avatar.load(args.avatar, torch_setup(cfg, args.threads))
@@ -180,10 +180,10 @@ def _turntable(args: argparse.Namespace) -> int:
 
 @_clear_errors
 def _animate(args: argparse.Namespace) -> int:
-    from gasp.fitted_avatar import Avatar, Motion
     from gasp.data import load_subject
-    from gasp.export import animate
     from gasp.metrics.images import background_rgb
+    from gasp.model.fitted_avatar import Avatar, Motion
+    from gasp.steps.export import animate
 
     cfg = config_from_args(args)
     avatar = Avatar.load(args.avatar, torch_setup(cfg, args.threads))
@@ -197,11 +197,11 @@ def _animate(args: argparse.Namespace) -> int:
 
 @_clear_errors
 def _figure(args: argparse.Namespace) -> int:
-    from gasp.fitted_avatar import Avatar
     from gasp.data import load_subject
-    from gasp.export import methods_figure
-    from gasp.fit import fit_views
     from gasp.metrics.images import background_rgb, composite_rgba
+    from gasp.model.fitted_avatar import Avatar
+    from gasp.steps.export import methods_figure
+    from gasp.steps.fit import fit_views
 
     cfg = config_from_args(args)
     device = torch_setup(cfg)

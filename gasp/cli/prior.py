@@ -43,10 +43,10 @@ def _train(args) -> int:
         argv += ["--no-progress"] if args.no_progress else []
         argv += ["--threads", str(args.threads)] if args.threads is not None else []
         os.execv(sys.executable, [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                  f"--nproc_per_node={args.nproc}", "-m", "gasp.train_prior", *argv])
+                                  f"--nproc_per_node={args.nproc}", "-m", "gasp.steps.train_prior", *argv])
     from gasp.data import DataError
-    from gasp.prior import CheckpointError
-    from gasp.train_prior.loop import train
+    from gasp.model.prior import CheckpointError
+    from gasp.steps.train_prior.loop import train
 
     try:
         path = train(cfg, args.data, args.variant, args.out, progress=not args.no_progress)
@@ -61,9 +61,9 @@ def _train(args) -> int:
 def _inspect(args) -> int:
     import json
 
-    from gasp.prior_inspect import inspect_prior
+    from gasp.steps.inspect_prior import inspect_prior
 
-    from gasp.prior import CheckpointError
+    from gasp.model.prior import CheckpointError
 
     try:
         result = inspect_prior(args.checkpoint, args.out, k=args.k)

@@ -26,9 +26,9 @@ def register(sub) -> None:
 def _view(args: argparse.Namespace) -> int:
     import tempfile
 
-    from gasp.fitted_avatar import Avatar, AvatarError, Motion
     from gasp.data import DataError, load_subject
     from gasp.metrics.images import background_rgb
+    from gasp.model.fitted_avatar import Avatar, AvatarError, Motion
     from gasp.viewer.page import export_page
 
     cfg = config_from_args(args)

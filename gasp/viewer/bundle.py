@@ -1,7 +1,7 @@
 """The viewer page's data: an Avatar + a Motion -> avatar.json (manifest), avatar.bin, motion.bin (gzipped).
 
 How the deformation reaches the browser: posed mesh vertices, with the binding applied in the page
-(static/viewer.js, the same maths as gasp/gaussians.py gaussians_from_attributes). Per avatar the page
+(static/viewer.js, the same maths as gasp/model/gaussians.py gaussians_from_attributes). Per avatar the page
 gets the Gaussians' triangle-local attributes and the neutral mesh of the bound triangles (int16 in
 its bounding box); per motion the vertices that move (expression, jaw, neck) as a few principal
 components (`motion_basis`: within 0.02 mm of the head model everywhere); per frame their
@@ -28,10 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gasp.gaussians import LOG_SCALE, OFFSET, OPACITY, QUAT, SH_C0, SH_DC
-from gasp.fitted_avatar import Avatar, Motion
 from gasp.camera import AVATAR_LOOK_TARGET
 from gasp.config import SynthConfig
+from gasp.model.fitted_avatar import Avatar, Motion
+from gasp.model.gaussians import LOG_SCALE, OFFSET, OPACITY, QUAT, SH_C0, SH_DC
 
 FORMAT = 1
 QUANT_LEVELS = 65534  # int16 codes -32767..32767 span the neutral mesh's bounding box

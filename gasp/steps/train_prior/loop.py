@@ -1,5 +1,5 @@
 """`train`: one prior variant's run, single process or one rank of a DDP launch, resuming from its
-checkpoint; writes the outputs listed in gasp/train_prior/__init__.py."""
+checkpoint; writes the outputs listed in gasp/steps/train_prior/__init__.py."""
 from __future__ import annotations
 
 import math
@@ -13,15 +13,15 @@ import torch
 from gasp.config import Config
 from gasp.device import choose_device, set_torch_threads
 from gasp.io import atomic_write_json
-from gasp.prior import GaspPrior, read_checkpoint
-from gasp.train_prior.batches import BatchOrder
-from gasp.train_prior.checkpoint import code_version, rng_state, run_key, set_rng_state
-from gasp.train_prior.data import load_prior_data, variant_steps
-from gasp.train_prior.dist import Dist
-from gasp.train_prior.log import LOSS_FIELDS, plot_loss_curve, write_log_csv
-from gasp.train_prior.schedule import make_optimizer, set_learning_rates
-from gasp.train_prior.step import Objective, Renderer, train_step
-from gasp.train_prior.validate import validate
+from gasp.model.prior import GaspPrior, read_checkpoint
+from gasp.steps.train_prior.batches import BatchOrder
+from gasp.steps.train_prior.checkpoint import code_version, rng_state, run_key, set_rng_state
+from gasp.steps.train_prior.data import load_prior_data, variant_steps
+from gasp.steps.train_prior.dist import Dist
+from gasp.steps.train_prior.log import LOSS_FIELDS, plot_loss_curve, write_log_csv
+from gasp.steps.train_prior.schedule import make_optimizer, set_learning_rates
+from gasp.steps.train_prior.step import Objective, Renderer, train_step
+from gasp.steps.train_prior.validate import validate
 
 
 def train(cfg: Config, data_dir: str | Path, variant: str, out_dir: str | Path, progress: bool = True) -> Path:
@@ -43,7 +43,7 @@ def train(cfg: Config, data_dir: str | Path, variant: str, out_dir: str | Path, 
 
 
 def _train(cfg: Config, data_dir: Path, variant: str, out: Path, dist: Dist, device, progress: bool) -> Path:
-    from gasp.head import build_head_model
+    from gasp.model.head import build_head_model
 
     p = cfg.prior
     if p.batch_size % dist.world:
@@ -152,8 +152,8 @@ def _train(cfg: Config, data_dir: Path, variant: str, out: Path, dist: Dist, dev
 
 
 def build_model(cfg: Config, head, n_subjects: int) -> GaspPrior:
-    from gasp.gaussians import template_attributes
-    from gasp.head.uv import uv_binding
+    from gasp.model.gaussians import template_attributes
+    from gasp.model.head.uv import uv_binding
 
     binding = uv_binding(head, cfg.avatar.uv_resolution)
     template = template_attributes(binding, cfg.avatar)

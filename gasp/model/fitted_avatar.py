@@ -1,13 +1,13 @@
 """A fitted avatar: explicit Gaussians bound to the head mesh, stored in one .npz, and its renderer.
 
-The package needs no prior and no big network: per-Gaussian attributes (N,A) in gasp/gaussians.py's
+The package needs no prior and no big network: per-Gaussian attributes (N,A) in gasp/model/gaussians.py's
 layout, the UV binding (face ids, barycentrics, regions, uv), the head-model identity (shape
 coefficients + the HeadConfig that rebuilds the model) and metadata (method, steps, losses, times).
 `flashavatar_style` avatars also carry their small expression-conditioned offset MLP (a few
 thousand weights, evaluated per frame; metadata `network` says how many).
 
 `Avatar.render` is the one renderer of a fitted avatar (evaluation, turntable, animate, figures):
-it goes through gasp/splat.py `splat_frames`, as fitting and training do.
+it goes through gasp/model/splat.py `splat_frames`, as fitting and training do.
 
 File layout (`FORMAT`): arrays `attrs (N,A)`, `face_ids (N,)`, `barys (N,3)`, `regions (N,)`, `uv (N,2)`,
 `shape (S,)`, optional `mlp.<param>`; `package` = JSON text {format, head, avatar, region_names,
@@ -27,12 +27,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gasp.gaussians import gaussians_from_attributes
 from gasp.config import AvatarConfig, HeadConfig
-from gasp.head import build_head_model
-from gasp.head.uv import Binding
 from gasp.io import atomic_write_bytes
-from gasp.splat import compact_binding, splat_frames
+from gasp.model.gaussians import gaussians_from_attributes
+from gasp.model.head import build_head_model
+from gasp.model.head.uv import Binding
+from gasp.model.splat import compact_binding, splat_frames
 
 FORMAT = 1
 BINDING_KEYS = ("face_ids", "barys", "regions", "uv")
@@ -125,7 +125,7 @@ class OffsetMLP(nn.Module):
     Split first layer as the prior's decoder: the per-Gaussian part (N,H) and the per-frame part
     (T,H) are computed once and broadcast. Last layer zero-initialised: an untrained MLP is no-op.
     """
-    OUT = 10  # attribute slots 0:10 = offset 3, quat 4, log_scale 3 (gasp/gaussians.py layout)
+    OUT = 10  # attribute slots 0:10 = offset 3, quat 4, log_scale 3 (gasp/model/gaussians.py layout)
 
     def __init__(self, n_cond: int, hidden: int = 64, layers: int = 2, freqs: int = 4):
         super().__init__()

@@ -7,7 +7,7 @@
                       (in stage 1 itself: to the attributes it started from, the prior's mean avatar)
 
 Baselines and ablations are switches (gasp/methods.py `METHODS`) on this one implementation. The result is an
-`Avatar` (gasp/fitted_avatar.py): Gaussians bound to the head mesh, animated by the head model,
+`Avatar` (gasp/model/fitted_avatar.py): Gaussians bound to the head mesh, animated by the head model,
 no prior and no decoder needed.
 """
 from __future__ import annotations
@@ -22,17 +22,17 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from gasp import losses
 from gasp.config import Config
 from gasp.data import Subject
-from gasp.fitted_avatar import Avatar, Motion, OffsetMLP, apply_offsets, head_model, motion_condition
-from gasp.gaussians import gaussians_from_attributes, template_attributes
-from gasp.head.uv import uv_binding
 from gasp.methods import METHODS, SETTINGS, Method
 from gasp.metrics.images import background_rgb, composite_rgba
-from gasp.prior import GaspPrior
-from gasp.render import rasterize
-from gasp.splat import compact_binding, splat_frames
+from gasp.model.fitted_avatar import Avatar, Motion, OffsetMLP, apply_offsets, head_model, motion_condition
+from gasp.model.gaussians import gaussians_from_attributes, template_attributes
+from gasp.model.head.uv import uv_binding
+from gasp.model.prior import GaspPrior
+from gasp.model.render import rasterize
+from gasp.model.splat import compact_binding, splat_frames
+from gasp.steps import losses
 
 LOSS_VIEWS = 8  # views of the fixed set on which each stage's loss is measured before and after
 # Stage 3 updates a Gaussian only in steps whose frames see it: compositing weight above this many

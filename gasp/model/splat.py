@@ -1,5 +1,5 @@
-"""The one renderer of bound Gaussians: bind attributes to the posed triangles (gasp/gaussians.py)
-and rasterize (gasp/render) one frame per camera. Training, fitting, evaluation, turntables and
+"""The one renderer of bound Gaussians: bind attributes to the posed triangles (gasp/model/gaussians.py)
+and rasterize (gasp/model/render) one frame per camera. Training, fitting, evaluation, turntables and
 figures all draw through `splat_frames`."""
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import torch
 from torch import Tensor
 
 from gasp.config import AvatarConfig
-from gasp.gaussians import gaussians_from_attributes
-from gasp.head.uv import Binding
-from gasp.render import rasterize
+from gasp.model.gaussians import gaussians_from_attributes
+from gasp.model.head.uv import Binding
+from gasp.model.render import rasterize
 
 
 def compact_binding(faces: Tensor, binding: Binding) -> tuple[Tensor, Binding]:
@@ -30,7 +30,7 @@ def splat_frames(attrs: Tensor, verts: Tensor, faces: Tensor, binding: Binding, 
     attrs (N,A) or (T,N,A); verts (T,V,3) the posed mesh per frame; faces, binding as bound (or
     compacted by `compact_binding`); K (T,3,3); w2c (T,4,4);
     background (3,) -> rgb (T,H,W,3) composited over the background, alpha (T,H,W,1).
-    `timer` (optional, gasp/train_prior/timer.py `Timer`) accumulates the seconds of "bind" and "render".
+    `timer` (optional, gasp/steps/train_prior/timer.py `Timer`) accumulates the seconds of "bind" and "render".
     """
     with _section(timer, "bind"):
         means, quats, scales, opacities, colors = gaussians_from_attributes(attrs, verts, faces, binding,

@@ -1,4 +1,4 @@
-"""The torchrun re-entry: `gasp train-prior --nproc K` re-executes `python -m gasp.train_prior ARGS`
+"""The torchrun re-entry: `gasp train-prior --nproc K` re-executes `python -m gasp.steps.train_prior ARGS`
 in each process (gasp/cli/prior.py), which hands its arguments back to the CLI."""
 import sys
 

@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gasp.fitted_avatar import Avatar, Motion
 from gasp.config import Config
 from gasp.data import Subject, load_subject
 from gasp.io import atomic_path, atomic_write_json, atomic_write_text
 from gasp.methods import SETTINGS
 from gasp.metrics.images import background_rgb, composite
 from gasp.metrics.suite import MetricSuite
+from gasp.model.fitted_avatar import Avatar, Motion
 
 class EvaluationError(RuntimeError):
     pass

@@ -6,9 +6,9 @@ import torch
 from torch import Tensor
 
 from gasp.config import Config
-from gasp.prior import GaspPrior
-from gasp.train_prior.data import PriorData
-from gasp.train_prior.timer import Timer, section
+from gasp.model.prior import GaspPrior
+from gasp.steps.train_prior.data import PriorData
+from gasp.steps.train_prior.timer import Timer, section
 
 
 class Renderer:
@@ -29,7 +29,7 @@ class Renderer:
 
     def render(self, attrs: Tensor, pairs: Tensor, binding, timer: Timer | None = None) -> tuple[Tensor, Tensor]:
         """attrs (B,N,A) -> composited colours (B,H,W,3) and alphas (B,H,W,1) at each row's camera."""
-        from gasp.splat import splat_frames
+        from gasp.model.splat import splat_frames
 
         d, j, v = self.data, pairs[:, 0], pairs[:, 1]
         with section(timer, "bind"):  # posing counts as binding (benchmarks/train_step.py)
@@ -46,11 +46,11 @@ class Renderer:
 
 
 class Objective:
-    """The weighted training loss: the image terms (gasp/losses.py `Photometric`, weights from
+    """The weighted training loss: the image terms (gasp/steps/losses.py `Photometric`, weights from
     PriorConfig) and the regularisers."""
 
     def __init__(self, cfg: Config, model: GaspPrior, device):
-        from gasp import losses
+        from gasp.steps import losses
 
         self.losses, self.p = losses, cfg.prior
         self.disp_weights = model.displacement_weights(cfg.prior.scalp_disp_factor).to(device)
@@ -60,7 +60,7 @@ class Objective:
     def __call__(self, pred: Tensor, alpha: Tensor, gt: Tensor, gt_alpha: Tensor, attrs: Tensor,
                  z: Tensor) -> dict[str, Tensor]:
         """Images (B,H,W,3), alphas (B,H,W,1), attrs (B,N,A), codes (B,L) -> weighted terms; 'loss' is their sum."""
-        from gasp.gaussians import LOG_SCALE, OFFSET
+        from gasp.model.gaussians import LOG_SCALE, OFFSET
 
         L, p = self.losses, self.p
         b = attrs.shape[0]

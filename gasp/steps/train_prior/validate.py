@@ -9,9 +9,9 @@ from torch import Tensor
 
 from gasp.config import Config
 from gasp.io import atomic_path
-from gasp.prior import GaspPrior
-from gasp.train_prior.data import PriorData
-from gasp.train_prior.step import Renderer, psnr
+from gasp.model.prior import GaspPrior
+from gasp.steps.train_prior.data import PriorData
+from gasp.steps.train_prior.step import Renderer, psnr
 
 
 def render_pairs(model: GaspPrior, renderer: Renderer, pairs: Tensor, codes: Tensor | None = None) -> Tensor:

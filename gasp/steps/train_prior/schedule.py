@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from gasp.config import Config
-from gasp.prior import GaspPrior
+from gasp.model.prior import GaspPrior
 
 
 def make_optimizer(cfg: Config, model: GaspPrior) -> torch.optim.Optimizer:

@@ -90,7 +90,8 @@ class Photometric:
                 "alpha": self.w.w_alpha * alpha_l1(cf(alpha), cf(gt_alpha)),
                 "lpips": self.lpips(pred, gt) if self.lpips is not None else pred.new_zeros(())}
 
-    def __call__(self, rgb: torch.Tensor, alpha: torch.Tensor, gt: torch.Tensor, gt_alpha: torch.Tensor) -> torch.Tensor:
+    def __call__(self, rgb: torch.Tensor, alpha: torch.Tensor, gt: torch.Tensor,
+                 gt_alpha: torch.Tensor) -> torch.Tensor:
         """The sum of `terms` (scalar)."""
         t = self.terms(rgb, alpha, gt, gt_alpha)
         loss = t["photo"] + t["alpha"]
@@ -100,7 +101,7 @@ class Photometric:
 def scale_reg(log_scales: torch.Tensor, threshold: float = 1.0) -> torch.Tensor:
     """mean over Gaussians and axes of relu(exp(log_s) - threshold); log_scales (N,3).
 
-    Scales are relative to their triangle's size k (gasp/gaussians.py), so this only penalises
+    Scales are relative to their triangle's size k (gasp/model/gaussians.py), so this only penalises
     Gaussians larger than `threshold` triangles (as GaussianAvatars' scale term): the default
     initial scale (exp(-0.5) ~ 0.61) costs nothing, needle-like blow-ups do.
     """

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from plyfile import PlyData, PlyElement
 
-from gasp.fitted_avatar import Avatar, Motion
 from gasp.camera import orbit_cameras
 from gasp.io import atomic_path
+from gasp.model.fitted_avatar import Avatar, Motion
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 

@@ -17,5 +17,5 @@ checkpoint (what a resumable run must match, RNG state, code version), dist (the
 loop (`train`: the run), log (train_log.csv and the loss curve), validate (held-out PSNR and the
 grid), timer (seconds per section, for benchmarks/train_step.py).
 
-    torchrun --nproc_per_node=K -m gasp.train_prior --data DIR --variant all --out DIR [--preset ci]
+    torchrun --nproc_per_node=K -m gasp.steps.train_prior --data DIR --variant all --out DIR [--preset ci]
 """
