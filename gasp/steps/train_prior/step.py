@@ -55,7 +55,6 @@ class Objective:
         self.losses, self.p = losses, cfg.prior
         self.disp_weights = model.displacement_weights(cfg.prior.scalp_disp_factor).to(device)
         self.photometric = losses.Photometric(cfg.prior, cfg.metrics, "prior")
-        self.lpips_note = self.photometric.note
 
     def __call__(self, pred: Tensor, alpha: Tensor, gt: Tensor, gt_alpha: Tensor, attrs: Tensor,
                  z: Tensor) -> dict[str, Tensor]:
