@@ -465,7 +465,7 @@ def part_train(rec: dict, cfg, device: torch.device, prior_dir: Path, steps: tup
     p = cfg.prior
     rec.update(gaussians=model.n_gaussians, resolution=data.width, batch_size=p.batch_size, latent_dim=p.latent_dim,
                hidden_dim=p.hidden_dim, hidden_layers=p.hidden_layers, subjects=len(data.subjects),
-               warmup_steps=warm, steps=timed, lpips=objective.photometric.note)
+               warmup_steps=warm, steps=timed, lpips=objective.lpips_note)
     losses = []
     for step in range(warm + timed):
         if step == warm:

@@ -38,8 +38,8 @@ def test_photometric_gradient_flows():
 def test_photometric_terms_of_training_and_fitting(section, weights):
     """One class for both: photo + w_alpha alpha-L1 with the section's weights; no LPIPS at w_lpips 0."""
     w = dataclasses.replace(weights, w_lpips=0.0, w_alpha=0.5)
-    loss = Photometric(w, MetricsConfig(), section)
-    assert loss.note == f"not used ({section}.w_lpips = 0)"
+    loss = Photometric(w, MetricsConfig())
+    assert loss.lpips_state == "off"
     g = torch.Generator().manual_seed(0)
     rgb, gt = torch.rand(2, 16, 16, 3, generator=g), torch.rand(2, 16, 16, 3, generator=g)
     alpha, gt_alpha = torch.rand(2, 16, 16, 1, generator=g), torch.rand(2, 16, 16, 1, generator=g)

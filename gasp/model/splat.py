@@ -30,7 +30,8 @@ def splat_frames(attrs: Tensor, verts: Tensor, faces: Tensor, binding: Binding, 
     attrs (N,A) or (T,N,A); verts (T,V,3) the posed mesh per frame; faces, binding as bound (or
     compacted by `compact_binding`); K (T,3,3); w2c (T,4,4);
     background (3,) -> rgb (T,H,W,3) composited over the background, alpha (T,H,W,1).
-    `timer` (optional, gasp/steps/train_prior/timer.py `Timer`) accumulates the seconds of "bind" and "render".
+    `timer` (optional, gasp/steps/train_prior/timer.py `Timer`) accumulates the seconds of "bind"
+    and "render".
     """
     with _section(timer, "bind"):
         means, quats, scales, opacities, colors = gaussians_from_attributes(attrs, verts, faces, binding,

@@ -40,6 +40,8 @@ LOSS_VIEWS = 8  # views of the fixed set on which each stage's loss is measured 
 # gradient size away, so without the mask a Gaussian seen through a 1e-3 transmittance gap, or
 # pulled only by L_prior, would move as far as a fully visible one.
 SEEN_WEIGHT = 0.1
+# FitResult.lpips, stored in fit.json and in the avatar file's metadata
+LPIPS_NOTES = {"used": "used", "off": "w_lpips = 0", "missing": "LPIPS weights missing: w_lpips = 0"}
 
 
 class FitError(ValueError):
@@ -254,7 +256,7 @@ def fit(subject: Subject, setting: str, method: str, cfg: Config, prior: GaspPri
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     w_prior = cfg.fit.w_prior if spec.prior_reg else 0.0
-    photometric = losses.Photometric(cfg.fit, cfg.metrics, "fit")
+    photometric = losses.Photometric(cfg.fit, cfg.metrics)
 
     if spec.from_prior:
         prior = copy.deepcopy(prior).to(device).requires_grad_(False)
@@ -329,4 +331,5 @@ def fit(subject: Subject, setting: str, method: str, cfg: Config, prior: GaspPri
             ref = snapshots[name]  # L_prior of the later stages: L2 to the stage-1 attributes
     avatar = Avatar(attrs.detach(), binding, torch.as_tensor(views.shape, dtype=torch.float32, device=device),
                     cfg.head, cfg.avatar, list(region_names), mlp, {})
-    return FitResult(avatar, reports, log, snapshots, time.perf_counter() - t_start, photometric.note)
+    return FitResult(avatar, reports, log, snapshots, time.perf_counter() - t_start,
+                     LPIPS_NOTES[photometric.lpips_state])

@@ -66,20 +66,20 @@ class LpipsLoss:
 
 class Photometric:
     """The image terms of prior training and of fitting: w_l1 L1 + w_ssim (1 - SSIM) ("photo"),
-    w_alpha alpha-L1 ("alpha"), w_lpips LPIPS ("lpips", only when its weights exist; `note` says
-    whether it is used). `weights`: a config section with w_l1, w_ssim, w_alpha, w_lpips (PriorConfig,
-    FitConfig), named `section` in the note."""
+    w_alpha alpha-L1 ("alpha"), w_lpips LPIPS ("lpips", only when its weights exist). `weights`: a
+    config section with w_l1, w_ssim, w_alpha, w_lpips (PriorConfig, FitConfig). `lpips_state`:
+    "used", "off" (w_lpips = 0) or "missing" (weights not found; `lpips_reason` says why)."""
 
-    def __init__(self, weights, metrics: MetricsConfig, section: str):
+    def __init__(self, weights, metrics: MetricsConfig):
         self.w = weights
         self.lpips = LpipsLoss(metrics, weights.w_lpips) if weights.w_lpips > 0 else None
+        self.lpips_reason = "" if self.lpips is None else self.lpips.reason
         if self.lpips is None:
-            self.note = f"not used ({section}.w_lpips = 0)"
+            self.lpips_state = "off"
         elif self.lpips.available:
-            self.note = "used"
+            self.lpips_state = "used"
         else:
-            self.note = f"weights missing, {section}.w_lpips set to 0: {self.lpips.reason}"
-            self.lpips = None
+            self.lpips_state, self.lpips = "missing", None
 
     def terms(self, rgb: torch.Tensor, alpha: torch.Tensor, gt: torch.Tensor,
               gt_alpha: torch.Tensor) -> dict[str, torch.Tensor]:

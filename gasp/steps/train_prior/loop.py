@@ -86,7 +86,7 @@ def _train(cfg: Config, data_dir: Path, variant: str, out: Path, dist: Dist, dev
     binding = model.binding
     meta = {"config": cfg.to_dict(), "variant": variant, "subjects": data.subjects, "data_dir": str(data_dir),
             "manifest_sha256": data.manifest_sha256, "code_version": code_version(), "run_key": key,
-            "lpips": objective.photometric.note, "world_size": dist.world, "steps": steps,
+            "lpips": objective.lpips_note, "world_size": dist.world, "steps": steps,
             "val_views": p.val_views}
 
     def save(path: Path, final: bool = False):

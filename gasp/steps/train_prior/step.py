@@ -54,7 +54,14 @@ class Objective:
 
         self.losses, self.p = losses, cfg.prior
         self.disp_weights = model.displacement_weights(cfg.prior.scalp_disp_factor).to(device)
-        self.photometric = losses.Photometric(cfg.prior, cfg.metrics, "prior")
+        self.photometric = losses.Photometric(cfg.prior, cfg.metrics)
+
+    @property
+    def lpips_note(self) -> str:
+        """Whether LPIPS is used, for the checkpoint's metadata (fitted avatars copy it)."""
+        return {"used": "used", "off": "not used (prior.w_lpips = 0)",
+                "missing": f"weights missing, weight set to 0: {self.photometric.lpips_reason}"}[
+            self.photometric.lpips_state]
 
     def __call__(self, pred: Tensor, alpha: Tensor, gt: Tensor, gt_alpha: Tensor, attrs: Tensor,
                  z: Tensor) -> dict[str, Tensor]:
