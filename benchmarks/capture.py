@@ -34,15 +34,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gasp import data  # noqa: E402
-from gasp.avatar_package import Motion  # noqa: E402
+from gasp.camera import orbit_cameras  # noqa: E402
 from gasp.capture.capture import capture  # noqa: E402
 from gasp.capture.correspondence import head_rotation, head_yaw_pitch, rotation_angle_deg  # noqa: E402
 from gasp.capture.make_avatar import make_avatar, psnr_on_views  # noqa: E402
 from gasp.config import load_config  # noqa: E402
-from gasp.export import orbit_cameras  # noqa: E402
-from gasp.fit import background_color, fit  # noqa: E402
 from gasp.io import atomic_path, atomic_write_json  # noqa: E402
-from gasp.prior import GaspPrior  # noqa: E402
+from gasp.metrics.images import background_rgb, composite_rgba  # noqa: E402
+from gasp.model.fitted_avatar import Motion  # noqa: E402
+from gasp.model.prior import GaspPrior  # noqa: E402
+from gasp.steps.fit import fit  # noqa: E402
 
 SITE = Path(np.__file__).resolve().parents[1]
 PHOTOS = {  # real people in installed wheels
@@ -116,7 +117,7 @@ def tracking_case(subject: data.Subject, setting: str, cfg, prior: GaspPrior, wo
     focal_err = 100 * (tracked.K[0, 0, 0] / (true.K[0, 0, 0] * scale) - 1)
     yaws = [head_yaw_pitch(true.w2c[i], true.global_rt[i], true.neck[i])[0] for i in range(n)]
 
-    bg = background_color(cfg)
+    bg = background_rgb(cfg.eval.background)
     ring = subject.select("ring")
     out = {"subject": subject.id, "setting": setting, "frames": n, "capture_s": capture_s,
            "landmark_reproj_px": cap.summary["landmark_reproj_px"]["mean"],
@@ -162,7 +163,7 @@ def dlib_checks(photo_rgb: np.ndarray, views: dict[float, np.ndarray], face_size
 
 
 def photo_case(name: str, path: Path, cfg, prior_path: Path, work: Path, size: int) -> tuple[dict, list[np.ndarray]]:
-    from gasp.avatar_package import Avatar
+    from gasp.model.fitted_avatar import Avatar
     from PIL import Image
 
     out = work / name
@@ -174,13 +175,13 @@ def photo_case(name: str, path: Path, cfg, prior_path: Path, work: Path, size: i
     K, w2c = orbit_cameras(list(yaws), 5.0, cfg.synth.camera_distance, cfg.synth.focal_mm, size, size)
     motion = Motion.neutral(len(yaws), avatar.head.n_expr)
     motion.expr[:], motion.jaw[:] = expr.expr[0], expr.jaw[0]
-    rgb, _ = avatar.render(motion, K, w2c, size, size, background_color(cfg))
+    rgb, _ = avatar.render(motion, K, w2c, size, size, background_rgb(cfg.eval.background))
     views = {y: (rgb[i].clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8) for i, y in enumerate(yaws)}
     photo = np.asarray(Image.open(path).convert("RGB"))
     checks = dlib_checks(photo, {y: views[y] for y in (0.0, -30.0, 30.0)}, cfg.metrics.face_size)
     crop = np.asarray(Image.open(capture_dir / "images" / "000.png").convert("RGBA"), np.float32) / 255
-    bg = np.asarray(background_color(cfg), np.float32)
-    crop_rgb = ((crop[..., :3] * crop[..., 3:] + bg * (1 - crop[..., 3:])) * 255 + 0.5).astype(np.uint8)
+    bg = np.asarray(background_rgb(cfg.eval.background), np.float32)
+    crop_rgb = (composite_rgba(crop, bg) * 255 + 0.5).astype(np.uint8)
     src = np.asarray(Image.fromarray(photo).resize((size * photo.shape[1] // photo.shape[0], size)))
     row = [src, crop_rgb] + [views[y] for y in FIGURE_YAWS]
     return {"photo": name, "file": str(path.relative_to(SITE)), **checks,

@@ -10,7 +10,7 @@ than it needs records "skipped: budget"; a part in progress reads "running" (a k
 where it stopped):
   setup         machine, versions, code version; gsplat's CUDA kernels built (JIT, into
                 .torch_extensions/) and run once
-  parity        gasp.render on CUDA (gsplat) against its CPU backend on the same posed-avatar scene:
+  parity        gasp.model.render on CUDA (gsplat) against its CPU backend on the same posed-avatar scene:
                 images, alphas and the gradients of means, quats, scales, opacities and colours, at
                 ~20k Gaussians / 128 px and ~180k / 512 px (tolerances in the JSON);
                 FILE_parity.png shows CPU | CUDA | 10 x |difference| of the larger scene
@@ -226,7 +226,7 @@ def command_line(argv: list[str]) -> str | None:
 
 def part_setup(rec: dict, cfg, device: torch.device) -> None:
     """Versions, and gsplat's kernels built and run once (the first CUDA render compiles them)."""
-    from gasp.render import rasterize
+    from gasp.model.render import rasterize
 
     if device.type == "cuda":
         major, minor = torch.cuda.get_device_capability(device)
@@ -252,11 +252,11 @@ def avatar_scene(cfg, uv_res: int, px: int, seed: int = 0):
     """A posed avatar's Gaussians on the CPU (float64), attributes perturbed so that every input has
     gradients worth comparing: dict of the five rasterize inputs (colours post-activation (N,3)),
     viewmats (1,4,4), Ks (1,3,3), a white background (1,3)."""
-    from gasp.avatar import (LOG_SCALE, OFFSET, OPACITY, QUAT, SH_C0, SH_DC, gaussians_from_attributes,
+    from gasp.camera import orbit_camera
+    from gasp.model.fitted_avatar import head_model
+    from gasp.model.gaussians import (LOG_SCALE, OFFSET, OPACITY, QUAT, SH_C0, SH_DC, gaussians_from_attributes,
                              template_attributes)
-    from gasp.avatar_package import head_model
-    from gasp.export import orbit_camera
-    from gasp.head.uv import uv_binding
+    from gasp.model.head.uv import uv_binding
 
     head = head_model(cfg.head)
     binding = uv_binding(head, uv_res)
@@ -315,7 +315,7 @@ def compare(ref: dict, test: dict, tol: dict) -> dict:
 
 
 def part_parity(rec: dict, cfg, device: torch.device, scenes, png: Path) -> None:
-    from gasp.render import rasterize
+    from gasp.model.render import rasterize
 
     cuda = device.type == "cuda"
     if cuda:
@@ -373,11 +373,12 @@ def part_render_speed(rec: dict, cfg, device: torch.device, sizes, png: Path) ->
     and render only (the Gaussians of one pose, rasterized again each frame); no gradients."""
     import dataclasses
 
-    from gasp.avatar import gaussians_from_attributes
-    from gasp.avatar_package import compact_binding, head_model, splat_frames
-    from gasp.export import orbit_camera
-    from gasp.head.uv import uv_binding
-    from gasp.render import rasterize
+    from gasp.camera import orbit_camera
+    from gasp.model.fitted_avatar import head_model
+    from gasp.model.gaussians import gaussians_from_attributes
+    from gasp.model.head.uv import uv_binding
+    from gasp.model.render import rasterize
+    from gasp.model.splat import compact_binding, splat_frames
 
     from synthetic_subjects import random_motion, subject_avatar
 
@@ -424,8 +425,8 @@ def part_render_speed(rec: dict, cfg, device: torch.device, sizes, png: Path) ->
 
 
 def part_data(rec: dict, cfg, device: torch.device, work: Path) -> tuple[Path, Path]:
-    from gasp.avatar_package import head_model
-    from gasp.head.uv import uv_binding
+    from gasp.model.fitted_avatar import head_model
+    from gasp.model.head.uv import uv_binding
 
     from synthetic_subjects import prior_domain, video_subject
 
@@ -437,7 +438,7 @@ def part_data(rec: dict, cfg, device: torch.device, work: Path) -> tuple[Path, P
     eval_dir = video_subject(work, cfg, device, binding)
     rec["eval_s"] = round(time.perf_counter() - t, 2)
     s = cfg.synth
-    rec.update(generator="benchmarks/synthetic_subjects.py (gasp.render)", gaussians=len(binding),
+    rec.update(generator="benchmarks/synthetic_subjects.py (gasp.model.render)", gaussians=len(binding),
                prior_subjects=s.prior_subjects, prior_views=s.prior_views, video_frames=s.video_frames,
                resolution=s.resolution,
                megabytes=round(sum(f.stat().st_size for f in work.rglob("*") if f.is_file()) / 1e6, 2))
@@ -445,10 +446,13 @@ def part_data(rec: dict, cfg, device: torch.device, work: Path) -> tuple[Path, P
 
 
 def part_train(rec: dict, cfg, device: torch.device, prior_dir: Path, steps: tuple[int, int]):
-    """Steps/s of prior training in this process (gasp/train_prior.py's step); returns the model."""
-    from gasp.head import build_head_model
-    from gasp.train_prior import (BatchOrder, Objective, Renderer, build_model, load_prior_data, make_optimizer,
-                                  train_step)
+    """Steps/s of prior training in this process (gasp/steps/train_prior/step.py); returns the model."""
+    from gasp.model.head import build_head_model
+    from gasp.steps.train_prior.batches import BatchOrder
+    from gasp.steps.train_prior.data import load_prior_data
+    from gasp.steps.train_prior.loop import build_model
+    from gasp.steps.train_prior.schedule import make_optimizer
+    from gasp.steps.train_prior.step import Objective, Renderer, train_step
 
     warm, timed = steps
     torch.manual_seed(cfg.synth.seed)
@@ -523,9 +527,9 @@ def part_ddp(rec: dict, cfg, device: torch.device, prior_dir: Path, work: Path, 
 
 def part_fit(rec: dict, cfg, device: torch.device, eval_dir: Path, prior, work: Path) -> None:
     from gasp import data
-    from gasp.fit import fit
-    from gasp.head import build_head_model
-    from gasp.train_prior import build_model
+    from gasp.model.head import build_head_model
+    from gasp.steps.fit import fit
+    from gasp.steps.train_prior.loop import build_model
 
     if prior is None:
         prior = build_model(cfg, build_head_model(cfg.head), 1)
@@ -575,7 +579,7 @@ def main(argv=None) -> int:
         print("gpu_check: no CUDA device; use --smoke for the CPU run at tiny sizes", file=sys.stderr)
         return 2
     run = Run(out, args.budget_s, copy.deepcopy(mode), device)
-    from gasp.train_prior import code_version
+    from gasp.steps.train_prior.checkpoint import code_version
 
     run.report["machine"] = machine(device)
     run.report["code"] = {**code_version(), "commit_given": args.commit}

@@ -7,11 +7,11 @@ import time
 
 import torch
 
-from gasp.avatar import gaussians_from_attributes, template_attributes
 from gasp.config import AvatarConfig, HeadConfig
-from gasp.head import build_head_model
-from gasp.head.procedural import build_arrays
-from gasp.head.uv import uv_binding
+from gasp.model.gaussians import gaussians_from_attributes, template_attributes
+from gasp.model.head import build_head_model
+from gasp.model.head.procedural import build_arrays
+from gasp.model.head.uv import uv_binding
 
 
 def _timed(fn, reps):

@@ -1,4 +1,4 @@
-"""Benchmark: gasp.render's CPU backend against the peer (gsplat 1.5.3's own torch reference
+"""Benchmark: gasp.model.render's CPU backend against the peer (gsplat 1.5.3's own torch reference
 patched to run on CPU, ../shared/peers), measured interleaved in one run.
 
     python benchmarks/render.py            # full grid N x px, 2 rounds
@@ -34,7 +34,7 @@ from bench_scene import make_scene
 if cfg["impl"] == "peer":
     from gsplat_torch_reference import gsplat_ref_rasterization as fn
 else:
-    from gasp.render import rasterize as fn
+    from gasp.model.render import rasterize as fn
 N, W = cfg["N"], cfg["W"]
 p, vm, K = make_scene(N, W, W, requires_grad=cfg["mode"] != "nograd")
 def rss_kib():

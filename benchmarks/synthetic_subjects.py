@@ -3,7 +3,7 @@ benchmarks that need data of the right shape (benchmarks/gpu_check.py): prior-do
 (views all around the head) and an eval subject (a monocular video), written in the dataset format
 of gasp/data.py so that training and fitting read them as they read BlenderProc's.
 
-Each subject is an `Avatar` of template Gaussians (gasp/avatar.py) on a random identity, coloured
+Each subject is an `Avatar` of template Gaussians (gasp/model/gaussians.py) on a random identity, coloured
 per head region with a skin tone, hair and lip colour drawn from its seed, and posed per view with a
 random expression. The images are what the avatar looks like, so a prior trained on them and a fit
 to them have something real to reconstruct; their realism is not the point.
@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from gasp import data
-from gasp.avatar import SH_C0, SH_DC, template_attributes
-from gasp.avatar_package import Avatar, Motion, head_model
+from gasp.camera import orbit_camera
 from gasp.config import Config
-from gasp.export import orbit_camera
-from gasp.head.uv import Binding, uv_binding
+from gasp.model.fitted_avatar import Avatar, Motion, head_model
+from gasp.model.gaussians import SH_C0, SH_DC, template_attributes
+from gasp.model.head.uv import Binding, uv_binding
 
 EXPR_STD = 0.3  # expression coefficients per view (the head model's units)
 

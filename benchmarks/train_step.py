@@ -21,15 +21,19 @@ import numpy as np
 import torch
 
 from gasp.config import load_config
-from gasp.head import build_head_model
-from gasp.train_prior import (BatchOrder, Objective, PriorData, Renderer, Timer, build_model, load_prior_data,
-                              make_optimizer, train_step)
+from gasp.model.head import build_head_model
+from gasp.steps.train_prior.batches import BatchOrder
+from gasp.steps.train_prior.data import PriorData, load_prior_data
+from gasp.steps.train_prior.loop import build_model
+from gasp.steps.train_prior.schedule import make_optimizer
+from gasp.steps.train_prior.step import Objective, Renderer, train_step
+from gasp.steps.train_prior.timer import Timer
 
 
 def stand_in_data(cfg, head, device) -> PriorData:
     """The preset's subjects x views: random identities, neutral expressions, cameras around the head
     (yaw over 360 degrees, the preset's pitch range), transparent targets."""
-    from gasp.export import orbit_camera
+    from gasp.camera import orbit_camera
 
     s, rng = cfg.synth, np.random.default_rng(0)
     J, V, R = s.prior_subjects, s.prior_views, s.resolution

@@ -1,7 +1,7 @@
 """The registry of fitting methods and evaluation settings: one entry each.
 
 Config validation (gasp/config.py), the pipeline's targets (gasp/targets.py), the CLI's choices,
-fitting (gasp/fit.py), evaluation (gasp/evaluate.py) and the report's tables (gasp/report/build.py)
+fitting (gasp/steps/fit.py), evaluation (gasp/steps/evaluate.py) and the report's tables (gasp/steps/report/build.py)
 all read these two tables, so adding a method or a setting is one entry here (a setting also needs
 the `fit.<methods_key>` list in gasp/config.py and params.yaml that says which methods run in it).
 Which methods actually run is params.yaml's choice (`fit.methods`, `fit.single_methods`, ...).

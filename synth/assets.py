@@ -84,7 +84,7 @@ def texel_layout(model, res: int) -> dict[str, np.ndarray]:
     disk, keyed by a hash of the mesh's faces, UVs and regions and of the code that builds it (a
     damaged cache file is rebuilt).
     """
-    from gasp.head import uv as uv_module
+    from gasp.model.head import uv as uv_module
 
     key = hashlib.sha256(str(res).encode())
     for source in (__file__, uv_module.__file__):

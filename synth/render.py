@@ -14,18 +14,18 @@ from pathlib import Path
 import numpy as np
 
 from gasp import data
+from gasp.camera import DATASET_LOOK_TARGET, intrinsics, look_at_c2w, orbit_eye
 from gasp.config import Config
 from gasp.io import atomic_write_bytes, atomic_write_json
 from synth import scene
 from synth.assets import build_assets
 from synth.blender import init_blenderproc
-from synth.cameras import intrinsics, look_at_c2w, orbit_eye
 from synth.domain import degrade
-from synth.samplers import LOOK_TARGET, SubjectSample, sample_expressions, sample_subject
+from synth.samplers import SubjectSample, sample_expressions, sample_subject
 
 
 def _head(cfg: Config):
-    from gasp.head import build_head_model
+    from gasp.model.head import build_head_model
 
     return build_head_model(cfg.head)
 
@@ -122,7 +122,8 @@ def render_preview(cfg: Config, domain: str, index: int, yaws: list[float], pitc
     bproc = init_blenderproc(threads=threads or cfg.synth.render_threads)
     scene.configure_renderer(bproc, resolution, resolution, s.samples)
     K = intrinsics(s.focal_mm, resolution, resolution)
-    c2w = np.stack([look_at_c2w(orbit_eye(y, pitch, distance or s.camera_distance, LOOK_TARGET), LOOK_TARGET)
+    target = DATASET_LOOK_TARGET
+    c2w = np.stack([look_at_c2w(orbit_eye(y, pitch, distance or s.camera_distance, target), target)
                     for y in yaws])
     scene.build_scene(bproc, assets, light or sample.light, c2w, K, resolution, resolution, tag=sample.subject)
     rgba, _ = scene.render(bproc)

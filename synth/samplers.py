@@ -11,9 +11,10 @@ import dataclasses
 
 import numpy as np
 
+from gasp.camera import DATASET_LOOK_TARGET as LOOK_TARGET  # the dataset cameras aim here
+from gasp.camera import intrinsics, look_at_c2w, orbit_eye
 from gasp.config import SynthConfig
 from gasp.data import View, view_name
-from synth.cameras import intrinsics, look_at_c2w, orbit_eye
 from synth.noise import smoothstep
 
 _DOMAIN_STREAM = {"prior": 0, "eval": 1}
@@ -30,7 +31,6 @@ CHECK_LIGHT = {"type": "check",
                "key": {"yaw": 35.0, "pitch": 30.0, "color": [1.0, 1.0, 1.0], "energy": 0.75},
                "fill": {"yaw": -50.0, "pitch": 5.0, "color": [1.0, 1.0, 1.0], "energy": 0.3},
                "ambient": {"color": [1.0, 1.0, 1.0], "strength": 0.25}}
-LOOK_TARGET = (0.0, -0.015, 0.0)  # cameras aim a little below the head centre: hair to neck stay in frame
 
 
 def subject_seed(master_seed: int, domain: str, index: int) -> int:

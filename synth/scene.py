@@ -111,7 +111,7 @@ def _mesh_object(bproc, part: MeshPart, material):
 
 
 def _sun(bproc, name: str, spec: dict) -> None:
-    """A sun light shining from (yaw, pitch) toward the head (same angles as synth.cameras.orbit_eye)."""
+    """A sun light shining from (yaw, pitch) toward the head (same angles as gasp.camera.orbit_eye)."""
     from mathutils import Vector
 
     light = bproc.types.Light(light_type="SUN", name=name)

@@ -1,5 +1,5 @@
 """Brute-force per-pixel float64 oracle of gsplat 1.5.3's rasterization (packed=False, pinhole,
-classic), written independently of gasp.render: loops over Gaussians in depth order and updates
+classic), written independently of gasp.model.render: loops over Gaussians in depth order and updates
 every pixel of the image at each step. Differentiable by autograd (torch.where masks)."""
 from __future__ import annotations
 

@@ -1,15 +1,15 @@
-"""Gaussians bound to the head mesh (gasp/avatar.py)."""
+"""Gaussians bound to the head mesh (gasp/model/gaussians.py)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from gasp.avatar import (LOG_SCALE, OFFSET, OPACITY, QUAT, SH_DC, attribute_dim, gaussians_from_attributes,
-                         matrix_to_quat, quat_multiply, template_attributes, triangle_frames)
 from gasp.config import AvatarConfig, HeadConfig
-from gasp.head import build_head_model
-from gasp.head.model import axis_angle_to_matrix
-from gasp.head.uv import uv_binding
+from gasp.model.gaussians import (LOG_SCALE, OFFSET, OPACITY, QUAT, SH_DC, attribute_dim, gaussians_from_attributes,
+                         matrix_to_quat, quat_multiply, template_attributes, triangle_frames)
+from gasp.model.head import build_head_model
+from gasp.model.head.model import axis_angle_to_matrix
+from gasp.model.head.uv import uv_binding
 
 
 @pytest.fixture(scope="module")

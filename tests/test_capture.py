@@ -13,14 +13,14 @@ import pytest
 import torch
 
 from gasp import data
-from gasp.avatar_package import head_model
 from gasp.capture.capture import capture
 from gasp.capture.correspondence import MAP_FILE, LandmarkMap, head_rotation, head_yaw_pitch, rotation_angle_deg
 from gasp.capture.landmarks import FaceTracker
 from gasp.capture.media import CaptureError, read_media
 from gasp.capture.tracking import track
 from gasp.config import load_config
-from gasp.head.surface import surface_point
+from gasp.model.fitted_avatar import head_model
+from gasp.model.head.surface import surface_point
 
 pytestmark = pytest.mark.slow
 RES = 128  # FaceMesh needs the face at least ~32 px tall: the ci preset's 64 px renders are too small
@@ -148,7 +148,7 @@ def test_damaged_map_names_the_file(tmp_path):
 
 
 def test_tracking_recovers_known_head_pose(cfg):
-    from gasp.export import orbit_camera
+    from gasp.camera import orbit_camera
 
     head = head_model(cfg.head)
     lmap = LandmarkMap.load()

@@ -6,8 +6,9 @@ import pytest
 import torch
 from plyfile import PlyData
 
-from gasp.avatar_package import Avatar, Motion
-from gasp.export import export_ply, orbit_camera, ply_property_names, posed_gaussians, read_ply, turntable
+from gasp.camera import orbit_camera
+from gasp.model.fitted_avatar import Avatar, Motion
+from gasp.steps.export import export_ply, ply_property_names, posed_gaussians, read_ply, turntable
 from tiny_avatar import tiny_avatar
 
 

@@ -1,4 +1,4 @@
-"""Fitting (gasp/fit.py), the avatar package and the fit CLI, on the ci preset.
+"""Fitting (gasp/steps/fit.py), the avatar package and the fit CLI, on the ci preset.
 
 The subject is a small dataset-format folder rendered with the real renderer from a known avatar
 (template Gaussians coloured per region: skin, darker hair on the scalp, ...), with the protocol's
@@ -14,14 +14,14 @@ import pytest
 import torch
 
 from gasp import data
-from gasp.avatar import template_attributes
-from gasp.avatar_package import Avatar, AvatarError, Motion
 from gasp.config import load_config
-from gasp.fit import FitError, SEEN_WEIGHT, fit, fit_views, gaussian_visibility, make_target
-from gasp.head import build_head_model
-from gasp.head.uv import uv_binding
 from gasp.methods import SETTINGS
-from gasp.prior import GaspPrior
+from gasp.model.fitted_avatar import Avatar, AvatarError, Motion
+from gasp.model.gaussians import template_attributes
+from gasp.model.head import build_head_model
+from gasp.model.head.uv import uv_binding
+from gasp.model.prior import GaspPrior
+from gasp.steps.fit import FitError, SEEN_WEIGHT, fit, fit_views, gaussian_visibility, make_target
 
 C0 = 0.28209479177387814
 REGION_RGB = {"face": (0.85, 0.62, 0.5), "scalp": (0.3, 0.2, 0.12), "ears": (0.8, 0.58, 0.47),
@@ -35,7 +35,7 @@ def cfg():
 
 
 def _look(yaw, pitch, dist, focal, size):
-    from gasp.export import orbit_camera
+    from gasp.camera import orbit_camera
     return orbit_camera(yaw, pitch, dist, focal, size, size)
 
 

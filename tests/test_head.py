@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from gasp.config import HeadConfig
-from gasp.head import build_head_model, head_arrays
-from gasp.head.stats import edge_check, texel_density_ratio, uv_overlap_texels
-from gasp.head.uv import uv_binding
+from gasp.model.head import build_head_model, head_arrays
+from gasp.model.head.stats import edge_check, texel_density_ratio, uv_overlap_texels
+from gasp.model.head.uv import uv_binding
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_watertight_and_manifold(model):
 
 
 def test_same_seed_byte_identical():
-    from gasp.head.procedural import build_arrays
+    from gasp.model.head.procedural import build_arrays
 
     a, b = build_arrays(52, 10, 0), build_arrays(52, 10, 0)
     for k in ("template", "faces", "uvs", "uv_faces", "face_regions", "shapedirs", "exprdirs", "weights"):
@@ -143,7 +143,7 @@ def test_identity_spread_is_anthropometric(model):
 
 
 def test_flame_round_trip(model, tmp_path):
-    from gasp.head.flame import FlameFormatError, save_flame
+    from gasp.model.head.flame import FlameFormatError, save_flame
 
     path = tmp_path / "flame_like.npz"
     save_flame(head_arrays(HeadConfig()), path)
@@ -178,7 +178,7 @@ def test_disk_cache_returns_the_same_model(tmp_path, monkeypatch):
     and a damaged cache file is rebuilt rather than trusted."""
     import numpy as np
 
-    import gasp.head as H
+    import gasp.model.head as H
     from gasp.config import HeadConfig
 
     monkeypatch.setattr(H, "CACHE_DIR", tmp_path)

@@ -4,7 +4,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gasp.losses import alpha_l1, displacement_reg, latent_reg, photometric, prior_reg, scale_reg
+import dataclasses
+
+from gasp.config import FitConfig, MetricsConfig, PriorConfig
+from gasp.steps.losses import (Photometric, alpha_l1, displacement_reg, latent_reg, photometric, prior_reg,
+                               scale_reg)
 
 
 def images(seed=0, b=2, size=24):
@@ -28,6 +32,23 @@ def test_photometric_gradient_flows():
     pred = images(1).requires_grad_(True)
     photometric(pred, gt, 0.8, 0.2).backward()
     assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("section, weights", [("prior", PriorConfig()), ("fit", FitConfig())])
+def test_photometric_terms_of_training_and_fitting(section, weights):
+    """One class for both: photo + w_alpha alpha-L1 with the section's weights; no LPIPS at w_lpips 0."""
+    w = dataclasses.replace(weights, w_lpips=0.0, w_alpha=0.5)
+    loss = Photometric(w, MetricsConfig())
+    assert loss.lpips_state == "off"
+    g = torch.Generator().manual_seed(0)
+    rgb, gt = torch.rand(2, 16, 16, 3, generator=g), torch.rand(2, 16, 16, 3, generator=g)
+    alpha, gt_alpha = torch.rand(2, 16, 16, 1, generator=g), torch.rand(2, 16, 16, 1, generator=g)
+    t = loss.terms(rgb, alpha, gt, gt_alpha)
+    cf = lambda x: x.permute(0, 3, 1, 2)  # noqa: E731
+    assert torch.equal(t["photo"], photometric(cf(rgb), cf(gt), w.w_l1, w.w_ssim))
+    assert torch.equal(t["alpha"], 0.5 * (alpha - gt_alpha).abs().mean())
+    assert t["lpips"] == 0
+    assert torch.equal(loss(rgb, alpha, gt, gt_alpha), t["photo"] + t["alpha"])
 
 
 def test_alpha_l1():

@@ -21,7 +21,7 @@ def test_method_entries_are_consistent(name):
     m = METHODS[name]
     assert m.prior is None or m.prior in PRIOR_VARIANTS
     assert m.stages and list(m.stages) == [s for s in FIT_STAGES if s in m.stages], "stages: a subset, in order"
-    assert m.stages[-1] == "refine", "gasp/fit.py bakes the avatar in the refine stage"
+    assert m.stages[-1] == "refine", "gasp/steps/fit.py bakes the avatar in the refine stage"
     assert m.from_prior or m.stages == ("refine",), "without a prior only 'refine' applies"
     assert set(m.tables) <= set(REPORT_TABLES)
     assert "prior_size" not in m.tables or m.from_prior

@@ -14,6 +14,7 @@ from skimage.metrics import structural_similarity
 from gasp.config import MetricsConfig
 from gasp.metrics import composite, psnr, ssim
 from gasp.metrics.fid import frechet_distance
+from gasp.metrics.images import background_rgb, composite_rgba
 
 
 @pytest.fixture
@@ -101,6 +102,25 @@ def test_composite_over_background():
     out = composite(rgb, alpha, "white")
     assert out[0, 0].flatten().tolist() == [1.0, 0.5, 0.75, 0.875]
     assert composite(rgb, alpha, "black")[0, 0, 0, 0] == 0.0
+
+
+def test_composite_rgba_is_the_same_rule_for_tensors_and_arrays():
+    rgba = torch.tensor([[[0.2, 0.4, 0.6, 0.25], [1.0, 0.0, 0.5, 1.0]]])          # (1,2,4): H=1, W=2
+    want = composite(rgba[..., :3].permute(2, 0, 1)[None], rgba[..., 3:].permute(2, 0, 1)[None], "white")
+    got = composite_rgba(rgba, background_rgb("white"))
+    assert torch.equal(got.permute(2, 0, 1)[None], want)
+    arr = composite_rgba(rgba.numpy(), background_rgb("black"))
+    assert np.allclose(arr, rgba[..., :3].numpy() * rgba[..., 3:].numpy())
+    with pytest.raises(ValueError, match="background"):
+        background_rgb("grey")
+
+
+def test_psnr_cap():
+    img = torch.rand(2, 3, 8, 8)
+    assert torch.isinf(psnr(img, img)).all()
+    assert psnr(img, img, max_db=100.0).tolist() == pytest.approx([100.0, 100.0])
+    noisy = (img + 0.1).clamp(0, 1)
+    assert torch.equal(psnr(noisy, img, max_db=100.0), psnr(noisy, img))
 
 
 def test_frechet_distance_self_zero_and_grows_with_difference():

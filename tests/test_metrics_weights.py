@@ -73,7 +73,7 @@ def test_lpips_loads_backbone_from_torch_home_offline(offline):
 
 
 def test_lpips_loss_gradient_and_fallback(offline):
-    from gasp.losses import LpipsLoss
+    from gasp.steps.losses import LpipsLoss
 
     cfg = MetricsConfig(weights_dir=str(offline / "weights"))
     with pytest.warns(UserWarning, match="LPIPS loss disabled"):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from gasp.config import PriorConfig
-from gasp.prior import CheckpointError, GaspPrior, read_checkpoint
+from gasp.model.prior import CheckpointError, GaspPrior, read_checkpoint
 
 REGIONS = ["face", "scalp", "ears"]
 

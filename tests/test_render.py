@@ -1,4 +1,4 @@
-"""gasp.render: the CPU backend against a float64 brute-force oracle (tests/render_oracle.py),
+"""gasp.model.render: the CPU backend against a float64 brute-force oracle (tests/render_oracle.py),
 against gsplat's own torch reference patched for CPU (the peer in ../shared/peers, skipped when
 missing), edge cases, and (marked gpu) against gsplat's CUDA path."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from gasp.render import rasterize, render_nograd
+from gasp.model.render import rasterize, render_nograd
 
 from conftest import SHARED
 from render_oracle import oracle_rasterize

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from gasp.report import build as B
-from gasp.report.tables import aggregate, format_table, mean_ci95
-from gasp.report.verdicts import Comparison, judge
+from gasp.steps.report import build as B
+from gasp.steps.report.tables import aggregate, format_table, mean_ci95
+from gasp.steps.report.verdicts import Comparison, judge
 
 
 def test_mean_ci95_matches_student_t():

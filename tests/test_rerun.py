@@ -50,8 +50,8 @@ def _most_specific_module(rule: str) -> str:
 
 
 # One module of each step, and the two the issue measured (the metrics feed the losses of training
-# and fitting; gasp/export.py feeds the prior inspection).
-MODULES = sorted({*(_most_specific_module(s.rule) for s in P.STEPS), "gasp/metrics/ssim.py", "gasp/export.py"})
+# and fitting; the orbit cameras, then in gasp/export.py, fed the prior inspection: now gasp/camera.py).
+MODULES = sorted({*(_most_specific_module(s.rule) for s in P.STEPS), "gasp/metrics/ssim.py", "gasp/camera.py"})
 
 
 def readers_of_section(section: str) -> set[str]:

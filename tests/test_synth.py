@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 
+from gasp import camera
+from gasp.camera import DATASET_LOOK_TARGET
 from gasp.config import SynthConfig
 from synth import cameras, samplers
 from synth.domain import degrade
@@ -38,7 +40,7 @@ def test_prior_cameras_cover_yaw_and_pitch():
     views = samplers.prior_cameras(np.random.default_rng(0), cfg, 50)
     centres = np.stack([np.linalg.inv(v.w2c)[:3, 3] for v in views])
     yaw = np.degrees(np.arctan2(centres[:, 0], centres[:, 2])) % 360
-    pitch = np.degrees(np.arcsin((centres[:, 1] - samplers.LOOK_TARGET[1]) / cfg.camera_distance))
+    pitch = np.degrees(np.arcsin((centres[:, 1] - DATASET_LOOK_TARGET[1]) / cfg.camera_distance))
     assert np.histogram(yaw, bins=8, range=(0, 360))[0].min() >= 4
     assert pitch.min() >= cfg.pitch_min_deg - 1e-6 and pitch.max() <= cfg.pitch_max_deg + 1e-6
     assert pitch.min() < -20 and pitch.max() > 35
@@ -60,10 +62,10 @@ def test_eval_protocol_groups_and_splits():
 
 
 def test_opencv_look_at_and_blender_conversion():
-    c2w = cameras.look_at_c2w(cameras.orbit_eye(0.0, 0.0, 2.0))
-    K = cameras.intrinsics(50.0, 64, 64)
+    c2w = camera.look_at_c2w(camera.orbit_eye(0.0, 0.0, 2.0))
+    K = camera.intrinsics(50.0, 64, 64)
     # a point on the subject's left (+X) appears on the image's right; up (+Y) appears above the centre
-    uv, depth = cameras.project(np.array([[0.1, 0, 0], [0, 0.1, 0]]), K, np.linalg.inv(c2w))
+    uv, depth = camera.project(np.array([[0.1, 0, 0], [0, 0.1, 0]]), K, np.linalg.inv(c2w))
     assert uv[0, 0] > 32 and uv[1, 1] < 32 and np.allclose(depth, 2.0)
     bl = cameras.opencv_c2w_to_blender(c2w)
     assert np.allclose(bl[:3, 2], [0, 0, 1])  # Blender's camera looks down its -Z: toward the head at -Z
@@ -83,7 +85,7 @@ def test_degrade_is_seeded_and_keeps_alpha():
 def test_subject_assets_from_head_model(domain):
     """Textures and hair shell on the real head model: every part present, hair off the skin."""
     from gasp.config import HeadConfig
-    from gasp.head import build_head_model
+    from gasp.model.head import build_head_model
     from synth.assets import build_assets
 
     model = build_head_model(HeadConfig(mesh_detail=0))
@@ -106,7 +108,7 @@ def test_vertex_normals_outward_and_subset_exact():
     """Normals of a closed mesh point outward; asking for a subset of vertices (the hair shell's)
     gives exactly the full computation's rows there."""
     from gasp.config import HeadConfig
-    from gasp.head import build_head_model
+    from gasp.model.head import build_head_model
     from synth.hair import shell, vertex_normals
 
     model = build_head_model(HeadConfig(mesh_detail=0))
@@ -127,7 +129,7 @@ def test_hair_shell_meets_the_skin_at_its_edge():
     """The shell has volume inside but its offset falls to the skin-hugging minimum on every boundary
     vertex (a full-thickness edge where coverage is cut showed as a dark gap at the temples)."""
     from gasp.config import HeadConfig
-    from gasp.head import build_head_model
+    from gasp.model.head import build_head_model
     from synth import hair
     from synth.albedo import measure_anatomy
     from synth.assets import neutral_vertices
@@ -152,7 +154,7 @@ def test_hair_shell_meets_the_skin_at_its_edge():
 
 def test_texel_layout_cache_is_used_and_rebuilt_when_damaged(tmp_path, monkeypatch):
     from gasp.config import HeadConfig
-    from gasp.head import build_head_model
+    from gasp.model.head import build_head_model
     from synth import assets
 
     monkeypatch.setattr(assets, "CACHE_DIR", tmp_path)
@@ -173,7 +175,7 @@ def test_texel_layout_cache_is_used_and_rebuilt_when_damaged(tmp_path, monkeypat
 def mean_face():
     """The default head at the mean identity: model, neutral vertices, anatomy and its 256-texel surface."""
     from gasp.config import HeadConfig
-    from gasp.head import build_head_model
+    from gasp.model.head import build_head_model
     from synth.albedo import measure_anatomy
     from synth.assets import neutral_vertices, texel_surface
 
@@ -203,7 +205,7 @@ def test_brows_lips_and_eyes_are_solid_smooth_outlines(mean_face):
     assert all(brows[front(p + [0, 0.012, 0], 0.002, 0.05)].max() == 0 for p in landmarks)
     # the lower edge of the left brow, found on the template's surface every 0.5 mm across and 0.1 mm
     # up, is a smooth curve (falloffs around vertices 2.6 mm apart scalloped it by about a millimetre)
-    from gasp.head.shape import raycast
+    from gasp.model.head.shape import raycast
 
     x, y = np.meshgrid(np.arange(0.018, 0.046, 0.0005), np.arange(0.03, 0.06, 0.0001), indexing="ij")
     dirs = np.stack([x, y, np.full_like(x, 0.09)], -1).reshape(-1, 3)

@@ -34,7 +34,7 @@ def prior_subject(tmp_path_factory):
 
 def _visible_vertices(verts, faces, K, w2c, width, height):
     """Vertices facing the camera and not hidden (a vertex z-buffer over the mesh's own vertices)."""
-    from synth.cameras import project
+    from gasp.camera import project
     from synth.hair import vertex_normals
 
     uv, depth = project(verts, K, w2c)
@@ -53,7 +53,7 @@ def _visible_vertices(verts, faces, K, w2c, width, height):
 def test_mesh_projects_into_rendered_alpha(prior_subject):
     """Pins the Blender -> OpenCV camera conversion: visible head vertices, projected with the saved
     K and world-to-camera and the saved parameters, land inside the rendered alpha (>= 98%)."""
-    from gasp.head import build_head_model
+    from gasp.model.head import build_head_model
 
     s = data.load_subject(prior_subject)
     model = build_head_model(load_config(preset="ci").head)

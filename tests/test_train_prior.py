@@ -11,8 +11,10 @@ import torch
 
 from gasp.config import load_config
 from gasp.data import subject_id
-from gasp.prior import GaspPrior
-from gasp.train_prior import BatchOrder, LOSS_FIELDS, held_out_views, read_log_csv
+from gasp.model.prior import GaspPrior
+from gasp.steps.train_prior.batches import BatchOrder
+from gasp.steps.train_prior.data import held_out_views
+from gasp.steps.train_prior.log import LOSS_FIELDS, read_log_csv
 
 LOSS_COLUMNS = [c for c in LOSS_FIELDS if c != "psnr"]
 # Real Blender renders and several training processes: end to end on the ci preset.

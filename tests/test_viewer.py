@@ -19,9 +19,10 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from gasp.avatar_package import Avatar, Motion
+from gasp.camera import orbit_camera
 from gasp.cli import main
-from gasp.export import orbit_camera, posed_gaussians
+from gasp.model.fitted_avatar import Avatar, Motion
+from gasp.steps.export import posed_gaussians
 from tiny_avatar import tiny_avatar
 from gasp.viewer.browser import Chromium, find_browser
 from gasp.viewer.bundle import MOTION_TOL, build_bundle, builtin_motion
@@ -238,7 +239,7 @@ def test_page_matches_the_project_render(avatar, browser, tmp_path):
                 scores[name, f] = _region_scores(img, ref, mask)
                 assert np.abs(img[:4, :4].reshape(-1, 3) - BACKGROUND).max() < 2 / 255  # background matched
     for (name, f), (psnr, ssim) in scores.items():
-        print(f"viewer vs gasp.render, {name} (yaw {YAWS[name]:.0f}), frame {f}: PSNR {psnr:.2f} dB, SSIM {ssim:.3f}")
+        print(f"viewer vs gasp.model.render, {name} (yaw {YAWS[name]:.0f}), frame {f}: PSNR {psnr:.2f} dB, SSIM {ssim:.3f}")
     print(f"viewer: load {load_s:.2f} s to the ready flag (data {stats['downloadMs']:.0f} ms, first frame "
           f"{stats['firstFrameMs']:.0f} ms after the script started), capture + project render {capture_s:.2f} s, "
           f"{stats['nGaussians']} Gaussians at {SIZE}x{SIZE}")
@@ -261,8 +262,8 @@ def test_page_moves_the_mouth_not_the_back_of_the_head(avatar, browser, tmp_path
     back &= (a0 > 0.9) & (a1 > 0.9) & ~ndimage.binary_dilation(mouth, iterations=6)
     assert mouth.sum() > 20 and back.sum() > 200
     moved, ref_moved = np.abs(img1 - img0).max(2), np.abs(ref1 - ref0).max(2)
-    print(f"animation: mean change {moved[mouth].mean():.3f} on the mouth (gasp.render {ref_moved[mouth].mean():.3f}),"
+    print(f"animation: mean change {moved[mouth].mean():.3f} on the mouth (gasp.model.render {ref_moved[mouth].mean():.3f}),"
           f" {moved[back].mean():.4f} on the back of the head; pixels changed > 4/255 there: "
-          f"{(moved[back] > 4 / 255).mean():.2%} (gasp.render {(ref_moved[back] > 4 / 255).mean():.2%})")
+          f"{(moved[back] > 4 / 255).mean():.2%} (gasp.model.render {(ref_moved[back] > 4 / 255).mean():.2%})")
     assert moved[mouth].mean() > 0.03
     assert (moved[back] > 4 / 255).mean() < 0.01

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from gasp.avatar import template_attributes
-from gasp.avatar_package import Avatar, OffsetMLP
 from gasp.config import load_config
-from gasp.head import build_head_model
-from gasp.head.uv import uv_binding
+from gasp.model.fitted_avatar import Avatar, OffsetMLP
+from gasp.model.gaussians import template_attributes
+from gasp.model.head import build_head_model
+from gasp.model.head.uv import uv_binding
 
 
 def tiny_avatar(seed: int = 0) -> Avatar:

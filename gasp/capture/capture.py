@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gasp.camera import FULL_FRAME_DIAGONAL_MM
 from gasp.capture.correspondence import LandmarkMap
 from gasp.capture.landmarks import MIN_FACE_PX, FaceBox, FaceTracker
-from gasp.capture.media import FULL_FRAME_DIAGONAL_MM, CaptureError, Media, read_media
+from gasp.capture.media import CaptureError, Media, read_media
 from gasp.capture.tracking import Track, face_size, track
 from gasp.config import Config
 
@@ -211,9 +212,9 @@ def capture(input_path: str | Path, out_dir: str | Path, cfg: Config, face: int 
     import torch
 
     from gasp import data
-    from gasp.avatar_package import head_model
-    from gasp.export import orbit_camera
-    from gasp.head.surface import face_id_image
+    from gasp.camera import orbit_camera
+    from gasp.model.fitted_avatar import head_model
+    from gasp.model.head.surface import face_id_image
 
     t_start = time.perf_counter()
     out_dir = Path(out_dir)

@@ -4,7 +4,7 @@ model changes.
 
 Registration runs FaceMesh on rendered subjects whose cameras and head parameters are known (any
 dataset folder of gasp/data.py), keeps near-frontal views, finds the surface each landmark pixel
-sees on the posed mesh (z-buffer, gasp/head/surface.py), and carries that surface point back to
+sees on the posed mesh (z-buffer, gasp/model/head/surface.py), and carries that surface point back to
 the neutral template through the mesh's topology (same triangle, same barycentrics). Each
 landmark's template point is the median over all views; its spread (median distance of the views'
 points from it) says how well FaceMesh and the surface agree there: the face-oval points slide with
@@ -48,7 +48,7 @@ class LandmarkMap:
 
     def bind(self, head) -> tuple[np.ndarray, np.ndarray]:
         """(face ids (L,), barycentrics (L,3)) of the points on `head`'s neutral template."""
-        from gasp.head.surface import closest_points, surface_point
+        from gasp.model.head.surface import closest_points, surface_point
 
         template = head.template.detach().cpu().numpy()
         faces = head.faces.cpu().numpy()
@@ -94,7 +94,7 @@ def head_rotation(w2c: np.ndarray, global_rt: np.ndarray, neck: np.ndarray | Non
     (the head hangs below the neck joint, so its orientation is global then neck)."""
     import torch
 
-    from gasp.head.model import axis_angle_to_matrix
+    from gasp.model.head.model import axis_angle_to_matrix
 
     r = lambda v: axis_angle_to_matrix(torch.as_tensor(np.asarray(v[:3], np.float64))).numpy()  # noqa: E731
     R = r(global_rt) if neck is None else r(global_rt) @ r(neck)
@@ -122,10 +122,10 @@ def register(subject_dirs: list[Path], head_cfg, max_yaw_deg: float = 30.0, max_
     import torch
     from tqdm import tqdm
 
-    from gasp.avatar_package import head_model
     from gasp.capture.landmarks import FaceTracker
     from gasp.data import load_subject
-    from gasp.head.surface import surface_point, visible_at
+    from gasp.model.fitted_avatar import head_model
+    from gasp.model.head.surface import surface_point, visible_at
 
     head = head_model(head_cfg)
     faces = head.faces.numpy()

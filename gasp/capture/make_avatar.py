@@ -1,7 +1,7 @@
 """`gasp avatar`: a photo or video in, a fitted, animatable 360-degree avatar out.
 
     capture (capture.py) -> DIR/capture/            the subject folder (frames, alpha, cameras, tracked params)
-    fit (gasp/fit.py)    -> DIR/avatar.npz          three stages through the prior: `single` for one image,
+    fit (gasp/steps/fit.py)    -> DIR/avatar.npz          three stages through the prior: `single` for one image,
                                                     `monocular` for a video
     exports              -> DIR/avatar.ply          standard 3DGS, neutral pose
                             DIR/turntable.mp4       360 degrees, cycling through the capture's expressions
@@ -41,15 +41,14 @@ def psnr_on_views(avatar, views, background) -> float | None:
     """Mean PSNR (dB) of the avatar against a selection of its subject's views, composited on the background."""
     import torch
 
-    from gasp.avatar_package import Motion
+    from gasp.metrics.images import composite_rgba
     from gasp.metrics.psnr import psnr
+    from gasp.model.fitted_avatar import Motion
 
     if len(views) == 0:
         return None
     rgb, _ = avatar.render(Motion.from_subject(views), views.K, views.w2c, views.width, views.height, background)
-    img = torch.from_numpy(views.images)
-    bg = torch.tensor(background, dtype=torch.float32)
-    gt = img[..., :3] * img[..., 3:] + bg * (1 - img[..., 3:])
+    gt = composite_rgba(torch.from_numpy(views.images), background)
     return float(psnr(rgb.clamp(0, 1).permute(0, 3, 1, 2).cpu(), gt.permute(0, 3, 1, 2)).mean())
 
 
@@ -58,9 +57,9 @@ def preview(avatar, input_rgb: np.ndarray, expression, out: Path, cfg: Config, b
     three-quarter, in profile and from the back."""
     from PIL import Image
 
-    from gasp.avatar_package import Motion
-    from gasp.export import orbit_cameras
+    from gasp.camera import orbit_cameras
     from gasp.io import atomic_path
+    from gasp.model.fitted_avatar import Motion
 
     size = input_rgb.shape[0]
     K, w2c = orbit_cameras(list(PREVIEW_VIEWS.values()), 5.0, cfg.synth.camera_distance, cfg.synth.focal_mm, size, size)
@@ -79,13 +78,14 @@ def make_avatar(input_path: str | Path, out_dir: str | Path, cfg: Config, prior:
     """Capture, fit and export (module docstring); returns the summary written to DIR/summary.json."""
     import torch
 
-    from gasp.avatar_package import Motion
     from gasp.capture.capture import capture
     from gasp.data import load_subject
-    from gasp.export import export_ply, turntable
-    from gasp.fit import background_color, fit, log_csv
     from gasp.io import atomic_write_json, atomic_write_text
-    from gasp.prior import GaspPrior
+    from gasp.metrics.images import background_rgb, composite_rgba
+    from gasp.model.fitted_avatar import Motion
+    from gasp.model.prior import GaspPrior
+    from gasp.steps.export import export_ply, turntable
+    from gasp.steps.fit import fit, log_csv
 
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -118,7 +118,7 @@ def make_avatar(input_path: str | Path, out_dir: str | Path, cfg: Config, prior:
                    "prior": str(prior_path)}
 
     t0 = time.perf_counter()
-    bg = background_color(cfg)
+    bg = background_rgb(cfg.eval.background)
     views = subject.select("video" if setting == "monocular" else "single")
     train, test = views.select(split="train"), views.select(split="test")
     psnr_train, psnr_test = psnr_on_views(avatar, train, bg), psnr_on_views(avatar, test, bg)
@@ -130,8 +130,7 @@ def make_avatar(input_path: str | Path, out_dir: str | Path, cfg: Config, prior:
     expressions = Motion.of_subject(subject)
     fps = turntable(avatar, out_dir / "turntable.mp4", cfg.report.turntable_frames, cfg.synth.camera_distance,
                     cfg.synth.focal_mm, cfg.synth.resolution, background=bg, expressions=expressions)
-    first = views.images[0]
-    input_rgb = first[..., :3] * first[..., 3:] + np.asarray(bg) * (1 - first[..., 3:])
+    input_rgb = composite_rgba(views.images[0], bg)
     preview(avatar, input_rgb, expressions.take([0]), out_dir / "preview.png", cfg, bg)
     atomic_write_text(out_dir / "fit_log.csv", log_csv(res.log))
     steps["export_s"] = time.perf_counter() - t0

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gasp.camera import FULL_FRAME_DIAGONAL_MM
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".avi", ".gif", ".mkv", ".m4v")
-FULL_FRAME_DIAGONAL_MM = float(np.hypot(36.0, 24.0))  # EXIF FocalLengthIn35mmFilm refers to this sensor
 
 
 class CaptureError(ValueError):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gasp.fit import Adam
+from gasp.steps.fit import Adam
 
 SIGMA = 0.02             # landmark noise, fraction of the face size (FaceMesh's errors are correlated)
 CAUCHY = 0.06            # residuals beyond ~this fraction of the face size count less and less

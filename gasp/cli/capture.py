@@ -46,11 +46,11 @@ def register(sub) -> None:
 def _errors(func):
     """Bad input -> one line naming the file (and frame) and what is wrong; exit status 2."""
     def run(args: argparse.Namespace) -> int:
-        from gasp.avatar_package import AvatarError
         from gasp.capture.media import CaptureError
         from gasp.data import DataError
-        from gasp.fit import FitError
-        from gasp.prior import CheckpointError
+        from gasp.model.fitted_avatar import AvatarError
+        from gasp.model.prior import CheckpointError
+        from gasp.steps.fit import FitError
 
         try:
             return func(args)

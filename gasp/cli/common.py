@@ -27,21 +27,15 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def torch_setup(cfg: Config, threads: int | None = None) -> str:
-    """Torch threads (set_torch_threads) and the device: "cuda" when compute.device asks for it or is
-    "auto" with a GPU present, else "cpu"."""
-    import torch
-
+    """Torch threads and the device type ("cuda" | "cpu"), by gasp/device.py's rule."""
     set_torch_threads(cfg, threads)
-    if cfg.compute.device == "cuda" or (cfg.compute.device == "auto" and torch.cuda.is_available()):
-        return "cuda"
-    return "cpu"
+    from gasp.device import choose_device
+
+    return choose_device(cfg.compute).type
 
 
 def set_torch_threads(cfg: Config, override: int | None = None) -> None:
-    """torch CPU threads: `override` (a job's --threads, its share of the cores) else compute.threads;
-    0 leaves torch's default. Oversubscribed OpenMP threads spin when Snakemake runs jobs side by side."""
-    import torch
+    """gasp/device.py `set_torch_threads` of the config's compute section (torch imported only here)."""
+    from gasp import device
 
-    threads = override or cfg.compute.threads
-    if threads > 0:
-        torch.set_num_threads(threads)
+    device.set_torch_threads(cfg.compute, override)

@@ -31,7 +31,7 @@ def register(sub) -> None:
 
 
 def _evaluate(args) -> int:
-    from gasp.evaluate import evaluate
+    from gasp.steps.evaluate import evaluate
 
     cfg = config_from_args(args)
     set_torch_threads(cfg, args.threads)
@@ -41,8 +41,8 @@ def _evaluate(args) -> int:
 
 
 def _report(args) -> int:
-    from gasp.evaluate import report_frechet
-    from gasp.report.build import build
+    from gasp.steps.evaluate import report_frechet
+    from gasp.steps.report.build import build
 
     cfg = config_from_args(args)
     figures = {}

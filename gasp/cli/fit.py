@@ -62,10 +62,10 @@ def _clear_errors(func):
     """Bad input (dataset, checkpoint, avatar file, drive sequence) -> one line naming the file and field."""
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> int:
-        from gasp.avatar_package import AvatarError
         from gasp.data import DataError
-        from gasp.fit import FitError
-        from gasp.prior import CheckpointError
+        from gasp.model.fitted_avatar import AvatarError
+        from gasp.model.prior import CheckpointError
+        from gasp.steps.fit import FitError
 
         try:
             return func(args)
@@ -83,9 +83,10 @@ def _fit(args: argparse.Namespace) -> int:
     import torch
 
     from gasp.data import load_subject
-    from gasp.fit import background_color, fit, log_csv, method_spec
     from gasp.io import atomic_write_json, atomic_write_text
-    from gasp.prior import GaspPrior
+    from gasp.metrics.images import background_rgb
+    from gasp.model.prior import GaspPrior
+    from gasp.steps.fit import fit, log_csv, method_spec
 
     cfg = config_from_args(args)
     device = torch_setup(cfg, args.threads)
@@ -108,7 +109,7 @@ def _fit(args: argparse.Namespace) -> int:
         "stages": [vars(s) for s in res.stages], "fit_seconds": res.seconds, "load_seconds": load_s,
         "n_gaussians": res.avatar.n_gaussians, "lpips": res.lpips, "device": device, "threads": torch.get_num_threads(),
         "network": "none" if n_mlp == 0 else f"expression-conditioned offset MLP, {n_mlp} weights, per frame",
-        "background": list(background_color(cfg)), "fit_config": cfg.to_dict()["fit"],
+        "background": list(background_rgb(cfg.eval.background)), "fit_config": cfg.to_dict()["fit"],
         "avatar_config": cfg.to_dict()["avatar"],
     }
     res.avatar.meta = meta
@@ -135,8 +136,8 @@ def _floats(text: str | None, what: str) -> list[float] | None:
 def _export(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from gasp.avatar_package import Avatar, Motion
-    from gasp.export import export_ply
+    from gasp.model.fitted_avatar import Avatar, Motion
+    from gasp.steps.export import export_ply
 
     if not args.ply and not args.npz:
         raise SystemExit("gasp export: give --ply OUT.ply and/or --npz OUT.npz")
@@ -164,50 +165,50 @@ def _export(args: argparse.Namespace) -> int:
 
 @_clear_errors
 def _turntable(args: argparse.Namespace) -> int:
-    from gasp.avatar_package import Avatar
-    from gasp.export import turntable
-    from gasp.fit import background_color
+    from gasp.metrics.images import background_rgb
+    from gasp.model.fitted_avatar import Avatar
+    from gasp.steps.export import turntable
 
     cfg = config_from_args(args)
     avatar = Avatar.load(args.avatar, torch_setup(cfg, args.threads))
     frames = args.frames or cfg.report.turntable_frames
     fps = turntable(avatar, args.out, frames, cfg.synth.camera_distance, cfg.synth.focal_mm,
-                    args.size or cfg.synth.resolution, background=background_color(cfg))
+                    args.size or cfg.synth.resolution, background=background_rgb(cfg.eval.background))
     print(f"wrote {args.out}: {frames} frames, {avatar.n_gaussians} Gaussians, rendering {fps:.1f} frames/s")
     return 0
 
 
 @_clear_errors
 def _animate(args: argparse.Namespace) -> int:
-    from gasp.avatar_package import Avatar, Motion
     from gasp.data import load_subject
-    from gasp.export import animate
-    from gasp.fit import background_color
+    from gasp.metrics.images import background_rgb
+    from gasp.model.fitted_avatar import Avatar, Motion
+    from gasp.steps.export import animate
 
     cfg = config_from_args(args)
     avatar = Avatar.load(args.avatar, torch_setup(cfg, args.threads))
     drive = Path(args.drive)
     motion = Motion.of_subject(load_subject(drive, images=False)) if drive.is_dir() else Motion.from_npz(drive)
     fps = animate(avatar, motion, args.out, cfg.synth.camera_distance, cfg.synth.focal_mm,
-                  args.size or cfg.synth.resolution, background=background_color(cfg))
+                  args.size or cfg.synth.resolution, background=background_rgb(cfg.eval.background))
     print(f"wrote {args.out}: {len(motion)} frames driven by {drive}, rendering {fps:.1f} frames/s")
     return 0
 
 
 @_clear_errors
 def _figure(args: argparse.Namespace) -> int:
-    from gasp.avatar_package import Avatar
     from gasp.data import load_subject
-    from gasp.export import methods_figure
-    from gasp.fit import background_color, fit_views
+    from gasp.metrics.images import background_rgb, composite_rgba
+    from gasp.model.fitted_avatar import Avatar
+    from gasp.steps.export import methods_figure
+    from gasp.steps.fit import fit_views
 
     cfg = config_from_args(args)
     device = torch_setup(cfg)
     subject = load_subject(args.subject_dir)
     views = fit_views(subject, args.setting)
-    bg = background_color(cfg)
-    img = views.images[0]
-    input_rgb = img[..., :3] * img[..., 3:] + (1 - img[..., 3:]) * bg
+    bg = background_rgb(cfg.eval.background)
+    input_rgb = composite_rgba(views.images[0], bg)
     root = Path(args.fits) / args.setting
     methods = args.methods or [m for m in METHODS if (root / m / subject.id / "avatar.npz").exists()]
     if not methods:

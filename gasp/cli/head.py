@@ -24,8 +24,8 @@ def register(sub) -> None:
 
 
 def _stats(args) -> int:
-    from gasp.head import build_head_model
-    from gasp.head.stats import head_stats
+    from gasp.model.head import build_head_model
+    from gasp.model.head.stats import head_stats
 
     cfg = config_from_args(args)
     res = args.uv if args.uv is not None else cfg.avatar.uv_resolution
@@ -35,8 +35,8 @@ def _stats(args) -> int:
 
 
 def _preview(args) -> int:
-    from gasp.head import build_head_model
-    from gasp.head.preview import contact_sheet
+    from gasp.model.head import build_head_model
+    from gasp.model.head.preview import contact_sheet
 
     cfg = config_from_args(args)
     contact_sheet(build_head_model(cfg.head), args.out, n_subjects=args.subjects, seed=args.seed)

@@ -6,12 +6,13 @@ import os
 import sys
 
 from gasp.cli.common import add_config_args, config_from_args, default_params
+from gasp.methods import PRIOR_VARIANTS
 
 
 def register(sub) -> None:
     t = sub.add_parser("train-prior", help="train one prior variant on the synthetic prior set")
     t.add_argument("--data", required=True, help="prior domain folder (has manifest.json), e.g. data/synth/prior")
-    t.add_argument("--variant", required=True, choices=["all", "few", "one"],
+    t.add_argument("--variant", required=True, choices=PRIOR_VARIANTS,
                    help="subjects: all, prior.few_subjects, or 1 (the first ones of the manifest)")
     t.add_argument("--out", required=True, help="output folder, e.g. models/prior/all")
     t.add_argument("--nproc", type=int, default=1,
@@ -42,10 +43,10 @@ def _train(args) -> int:
         argv += ["--no-progress"] if args.no_progress else []
         argv += ["--threads", str(args.threads)] if args.threads is not None else []
         os.execv(sys.executable, [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                  f"--nproc_per_node={args.nproc}", "-m", "gasp.train_prior", *argv])
+                                  f"--nproc_per_node={args.nproc}", "-m", "gasp.steps.train_prior", *argv])
     from gasp.data import DataError
-    from gasp.prior import CheckpointError
-    from gasp.train_prior import train
+    from gasp.model.prior import CheckpointError
+    from gasp.steps.train_prior.loop import train
 
     try:
         path = train(cfg, args.data, args.variant, args.out, progress=not args.no_progress)
@@ -60,9 +61,9 @@ def _train(args) -> int:
 def _inspect(args) -> int:
     import json
 
-    from gasp.prior_inspect import inspect_prior
+    from gasp.steps.inspect_prior import inspect_prior
 
-    from gasp.prior import CheckpointError
+    from gasp.model.prior import CheckpointError
 
     try:
         result = inspect_prior(args.checkpoint, args.out, k=args.k)

@@ -26,9 +26,9 @@ def register(sub) -> None:
 def _view(args: argparse.Namespace) -> int:
     import tempfile
 
-    from gasp.avatar_package import Avatar, AvatarError, Motion
     from gasp.data import DataError, load_subject
-    from gasp.fit import background_color
+    from gasp.metrics.images import background_rgb
+    from gasp.model.fitted_avatar import Avatar, AvatarError, Motion
     from gasp.viewer.page import export_page
 
     cfg = config_from_args(args)
@@ -48,7 +48,7 @@ def _view(args: argparse.Namespace) -> int:
     camera = {"distance": cfg.synth.camera_distance, "focal_mm": cfg.synth.focal_mm}
     with tempfile.TemporaryDirectory(prefix="gasp-view-") as tmp:
         out = Path(args.export or tmp)
-        bundle, sizes = export_page(avatar, out, motion, args.fps, name, background_color(cfg), camera)
+        bundle, sizes = export_page(avatar, out, motion, args.fps, name, background_rgb(cfg.eval.background), camera)
         m = bundle.manifest
         data = sizes["avatar.bin.gz"] + sizes["motion.bin.gz"] + sizes["avatar.json"]
         print(f"{m['n_gaussians']} Gaussians, motion {m['motion']!r}: {m['n_frames']} frames at {m['fps']:g} fps; "

@@ -3,7 +3,9 @@
 Images are float tensors `(B,3,H,W)` with values in [0,1] (channels first, as torch and lpips
 expect; renders come out channels last `(C,H,W,D)` and the caller permutes). Before any metric or
 loss, prediction and ground truth are composited over the same background (`composite`), so the
-background never counts as an error of one side only.
+background never counts as an error of one side only. `background_rgb` and `over` are the one
+background rule of training, fitting, evaluation, figures and capture (`composite_rgba` for the
+stored RGBA images, channels last).
 """
 from __future__ import annotations
 
@@ -11,6 +13,29 @@ import numpy as np
 import torch
 
 BACKGROUNDS = {"white": 1.0, "black": 0.0}
+
+
+def background_rgb(name: str) -> tuple[float, float, float]:
+    """`eval.background` ("white" | "black") as RGB in 0..1."""
+    if name not in BACKGROUNDS:
+        raise ValueError(f"background must be one of {sorted(BACKGROUNDS)}, got {name!r}")
+    return (BACKGROUNDS[name],) * 3
+
+
+def over(rgb, alpha, background):
+    """Straight-alpha `rgb` over a uniform `background`: rgb * alpha + background * (1 - alpha).
+    Tensors or numpy arrays; `alpha` and `background` broadcast against `rgb`."""
+    return rgb * alpha + background * (1 - alpha)
+
+
+def composite_rgba(rgba, background):
+    """RGBA images (...,4) in 0..1 (tensor or numpy, channels last) over `background` (3,) -> (...,3).
+    A tuple background becomes float64 for numpy images, the images' dtype and device for tensors."""
+    if isinstance(rgba, torch.Tensor):
+        background = torch.as_tensor(background, dtype=rgba.dtype, device=rgba.device)
+    else:
+        background = np.asarray(background)
+    return over(rgba[..., :3], rgba[..., 3:], background)
 
 
 def check_images(x: torch.Tensor, name: str = "images") -> torch.Tensor:
@@ -42,9 +67,7 @@ def composite(rgb: torch.Tensor, alpha: torch.Tensor, background: str) -> torch.
     check_images(rgb, "rgb")
     if alpha.shape != (rgb.shape[0], 1, *rgb.shape[2:]):
         raise ValueError(f"alpha: expected shape {(rgb.shape[0], 1, *rgb.shape[2:])}, got {tuple(alpha.shape)}")
-    if background not in BACKGROUNDS:
-        raise ValueError(f"background must be one of {sorted(BACKGROUNDS)}, got {background!r}")
-    return rgb * alpha + BACKGROUNDS[background] * (1.0 - alpha)
+    return over(rgb, alpha, background_rgb(background)[0])
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -1,7 +1,7 @@
 """The viewer page's data: an Avatar + a Motion -> avatar.json (manifest), avatar.bin, motion.bin (gzipped).
 
 How the deformation reaches the browser: posed mesh vertices, with the binding applied in the page
-(static/viewer.js, the same maths as gasp/avatar.py gaussians_from_attributes). Per avatar the page
+(static/viewer.js, the same maths as gasp/model/gaussians.py gaussians_from_attributes). Per avatar the page
 gets the Gaussians' triangle-local attributes and the neutral mesh of the bound triangles (int16 in
 its bounding box); per motion the vertices that move (expression, jaw, neck) as a few principal
 components (`motion_basis`: within 0.02 mm of the head model everywhere); per frame their
@@ -28,8 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gasp.avatar import LOG_SCALE, OFFSET, OPACITY, QUAT, SH_C0, SH_DC
-from gasp.avatar_package import Avatar, Motion
+from gasp.camera import AVATAR_LOOK_TARGET
+from gasp.config import SynthConfig
+from gasp.model.fitted_avatar import Avatar, Motion
+from gasp.model.gaussians import LOG_SCALE, OFFSET, OPACITY, QUAT, SH_C0, SH_DC
 
 FORMAT = 1
 QUANT_LEVELS = 65534  # int16 codes -32767..32767 span the neutral mesh's bounding box
@@ -162,7 +164,9 @@ def build_bundle(avatar: Avatar, motion: Motion, fps: float, motion_name: str, b
     if avatar.mlp is not None:
         pm.add("cond", np.concatenate([motion.expr, motion.jaw], axis=1), "f4")
 
-    cam = {"distance": 0.65, "focal_mm": 50.0, "pitch_deg": 5.0, "target": [0.0, -0.03, 0.0], **(camera or {})}
+    synth = SynthConfig()  # the dataset camera by default, aimed as the turntables (gasp/camera.py)
+    cam = {"distance": synth.camera_distance, "focal_mm": synth.focal_mm, "pitch_deg": 5.0,
+           "target": list(AVATAR_LOOK_TARGET), **(camera or {})}
     manifest = {
         "format": FORMAT, "n_gaussians": avatar.n_gaussians, "n_faces": len(faces), "n_verts": len(used_verts),
         "n_dynamic": int(len(dynamic)), "n_basis": len(basis), "motion_max_error_m": err,

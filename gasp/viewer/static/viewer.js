@@ -1,6 +1,6 @@
 // GASP avatar viewer: Spark (vendor/spark) renders the Gaussians; this file poses them.
 //
-// The avatar's Gaussians are bound to triangles of the head mesh (gasp/avatar.py): per frame the
+// The avatar's Gaussians are bound to triangles of the head mesh (gasp/model/gaussians.py): per frame the
 // page rebuilds each bound triangle's frame (edge, bitangent, normal; size k) from the posed
 // vertices and places every Gaussian as gaussians_from_attributes does:
 //   mean = surface point + R offset k,  rotation = q_face * q_local,  scale = exp(log_scale) k.
@@ -46,7 +46,7 @@ async function fetchGzip(url) {
   return new Response(r.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
 }
 
-// The offset MLP of gasp/avatar_package.py (OffsetMLP): per-Gaussian part once, per-frame part per frame.
+// The offset MLP of gasp/model/fitted_avatar.py (OffsetMLP): per-Gaussian part once, per-frame part per frame.
 class OffsetMLP {
   constructor(arch, a, uv, n) {
     const W = (k) => a[`mlp.${k}`];
@@ -256,7 +256,7 @@ async function main() {
   document.body.style.background = `rgb(${m.background.map((c) => Math.round(255 * c)).join(",")})`;
   host.appendChild(renderer.domElement);
 
-  // gsplat's "classic" splatting, which gasp.render follows: 0.3 px^2 added to the 2D covariance
+  // gsplat's "classic" splatting, which gasp.model.render follows: 0.3 px^2 added to the 2D covariance
   // without opacity compensation, 3 sigma support, alpha below 1/255 dropped, sorted by view depth
   const spark = new SparkRenderer({ renderer, preBlurAmount: 0.3, blurAmount: 0.0, maxStdDev: 3.0,
                                     minAlpha: 1 / 255, sortRadial: false, onDirty: () => requestRender() });
@@ -265,7 +265,7 @@ async function main() {
   const cam = m.camera, target = new THREE.Vector3(...cam.target);
   const camera = new THREE.PerspectiveCamera(45, host.clientWidth / host.clientHeight, 0.01, 100);
   const setFov = (focalPx, heightPx) => { camera.fov = (2 * Math.atan(heightPx / 2 / focalPx) * 180) / Math.PI; };
-  const sensorFov = () => {  // focal_mm on a 36 mm sensor across the shorter side (square: gasp/export.py orbit_camera)
+  const sensorFov = () => {  // focal_mm on a 36 mm sensor across the shorter side (square: gasp/camera.py orbit_camera)
     const w = renderer.domElement.width, h = renderer.domElement.height;
     setFov((cam.focal_mm / 36) * Math.min(w, h), h);
     camera.aspect = w / h;

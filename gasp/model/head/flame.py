@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gasp.head.model import JOINTS, REGIONS, HeadArrays
 from gasp.io import atomic_path
+from gasp.model.head.model import JOINTS, REGIONS, HeadArrays
 
 FLAME_N_SHAPE = 300
 

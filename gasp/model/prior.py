@@ -2,7 +2,7 @@
 
     A_ij = C_i + D(f_i, z_j)          (docs/architecture.md)
 
-C (N,A) is the canonical template in the attribute layout of gasp/avatar.py, f (N,F) a learnable
+C (N,A) is the canonical template in the attribute layout of gasp/model/gaussians.py, f (N,F) a learnable
 feature per Gaussian, z (J,L) one identity code per training subject, D an MLP. D's first layer is
 split, W_f f_i + W_z z_j + b, so the z part is computed once per subject and broadcast over the N
 Gaussians; its last layer starts at zero so an untrained prior renders the template.
@@ -95,8 +95,8 @@ class GaspPrior(nn.Module):
 
     @property
     def binding(self):
-        """The UV binding as gasp/head/uv.py's Binding (face_ids, barys, regions, uv)."""
-        from gasp.head.uv import Binding
+        """The UV binding as gasp/model/head/uv.py's Binding (face_ids, barys, regions, uv)."""
+        from gasp.model.head.uv import Binding
 
         return Binding(face_ids=self.face_ids, barys=self.barys, regions=self.regions, uv=self.uv)
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from gasp.head import shape as S
-from gasp.head.bases import expression_basis, identity_basis
-from gasp.head.layout import uv_layout
-from gasp.head.model import JOINTS, PARENTS, REGIONS, HeadArrays
-from gasp.head.surface import closest_points
+from gasp.model.head import shape as S
+from gasp.model.head.bases import expression_basis, identity_basis
+from gasp.model.head.layout import uv_layout
+from gasp.model.head.model import JOINTS, PARENTS, REGIONS, HeadArrays
+from gasp.model.head.surface import closest_points
 
 POCKET_DEPTH = 0.030        # mouth cavity depth behind the lip line (m)
 POCKET_HALF_H = 0.0085      # cavity roof/floor bulge (m)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gasp.head.uv import rasterize_triangles, uv_binding
+from gasp.model.head.uv import rasterize_triangles, uv_binding
 
 
 def edge_check(faces: np.ndarray) -> dict[str, bool]:

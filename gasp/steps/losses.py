@@ -64,10 +64,44 @@ class LpipsLoss:
         return self.weight * self.model(pred, gt).mean().to(pred.dtype)
 
 
+class Photometric:
+    """The image terms of prior training and of fitting: w_l1 L1 + w_ssim (1 - SSIM) ("photo"),
+    w_alpha alpha-L1 ("alpha"), w_lpips LPIPS ("lpips", only when its weights exist). `weights`: a
+    config section with w_l1, w_ssim, w_alpha, w_lpips (PriorConfig, FitConfig). `lpips_state`:
+    "used", "off" (w_lpips = 0) or "missing" (weights not found; `lpips_reason` says why)."""
+
+    def __init__(self, weights, metrics: MetricsConfig):
+        self.w = weights
+        self.lpips = LpipsLoss(metrics, weights.w_lpips) if weights.w_lpips > 0 else None
+        self.lpips_reason = "" if self.lpips is None else self.lpips.reason
+        if self.lpips is None:
+            self.lpips_state = "off"
+        elif self.lpips.available:
+            self.lpips_state = "used"
+        else:
+            self.lpips_state, self.lpips = "missing", None
+
+    def terms(self, rgb: torch.Tensor, alpha: torch.Tensor, gt: torch.Tensor,
+              gt_alpha: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Images (B,H,W,3) on one background, alphas (B,H,W,1) -> {"photo", "alpha", "lpips"} scalars."""
+        cf = lambda x: x.permute(0, 3, 1, 2)  # noqa: E731  (the losses take channels first)
+        pred, gt = cf(rgb), cf(gt)
+        return {"photo": photometric(pred, gt, self.w.w_l1, self.w.w_ssim),
+                "alpha": self.w.w_alpha * alpha_l1(cf(alpha), cf(gt_alpha)),
+                "lpips": self.lpips(pred, gt) if self.lpips is not None else pred.new_zeros(())}
+
+    def __call__(self, rgb: torch.Tensor, alpha: torch.Tensor, gt: torch.Tensor,
+                 gt_alpha: torch.Tensor) -> torch.Tensor:
+        """The sum of `terms` (scalar)."""
+        t = self.terms(rgb, alpha, gt, gt_alpha)
+        loss = t["photo"] + t["alpha"]
+        return loss + t["lpips"] if self.lpips is not None else loss
+
+
 def scale_reg(log_scales: torch.Tensor, threshold: float = 1.0) -> torch.Tensor:
     """mean over Gaussians and axes of relu(exp(log_s) - threshold); log_scales (N,3).
 
-    Scales are relative to their triangle's size k (gasp/avatar.py), so this only penalises
+    Scales are relative to their triangle's size k (gasp/model/gaussians.py), so this only penalises
     Gaussians larger than `threshold` triangles (as GaussianAvatars' scale term): the default
     initial scale (exp(-0.5) ~ 0.61) costs nothing, needle-like blow-ups do.
     """

@@ -1,13 +1,13 @@
 """A fitted avatar: explicit Gaussians bound to the head mesh, stored in one .npz, and its renderer.
 
-The package needs no prior and no big network: per-Gaussian attributes (N,A) in gasp/avatar.py's
+The package needs no prior and no big network: per-Gaussian attributes (N,A) in gasp/model/gaussians.py's
 layout, the UV binding (face ids, barycentrics, regions, uv), the head-model identity (shape
 coefficients + the HeadConfig that rebuilds the model) and metadata (method, steps, losses, times).
 `flashavatar_style` avatars also carry their small expression-conditioned offset MLP (a few
 thousand weights, evaluated per frame; metadata `network` says how many).
 
-`Avatar.render` is the one renderer of a fitted avatar: fitting, evaluation, turntable and animate
-all go through `splat_frames`.
+`Avatar.render` is the one renderer of a fitted avatar (evaluation, turntable, animate, figures):
+it goes through gasp/model/splat.py `splat_frames`, as fitting and training do.
 
 File layout (`FORMAT`): arrays `attrs (N,A)`, `face_ids (N,)`, `barys (N,3)`, `regions (N,)`, `uv (N,2)`,
 `shape (S,)`, optional `mlp.<param>`; `package` = JSON text {format, head, avatar, region_names,
@@ -27,12 +27,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gasp.avatar import gaussians_from_attributes
 from gasp.config import AvatarConfig, HeadConfig
-from gasp.head import build_head_model
-from gasp.head.uv import Binding
 from gasp.io import atomic_write_bytes
-from gasp.render import rasterize
+from gasp.model.gaussians import gaussians_from_attributes
+from gasp.model.head import build_head_model
+from gasp.model.head.uv import Binding
+from gasp.model.splat import compact_binding, splat_frames
 
 FORMAT = 1
 BINDING_KEYS = ("face_ids", "barys", "regions", "uv")
@@ -125,7 +125,7 @@ class OffsetMLP(nn.Module):
     Split first layer as the prior's decoder: the per-Gaussian part (N,H) and the per-frame part
     (T,H) are computed once and broadcast. Last layer zero-initialised: an untrained MLP is no-op.
     """
-    OUT = 10  # attribute slots 0:10 = offset 3, quat 4, log_scale 3 (gasp/avatar.py layout)
+    OUT = 10  # attribute slots 0:10 = offset 3, quat 4, log_scale 3 (gasp/model/gaussians.py layout)
 
     def __init__(self, n_cond: int, hidden: int = 64, layers: int = 2, freqs: int = 4):
         super().__init__()
@@ -152,32 +152,6 @@ class OffsetMLP(nn.Module):
         for layer in self.hidden:
             h = torch.nn.functional.silu(layer(h))
         return self.out(h)
-
-
-def compact_binding(faces: Tensor, binding: Binding) -> tuple[Tensor, Binding]:
-    """Only the bound triangles: (faces (F',3), binding with face_ids into them). Same Gaussians, but
-    binding computes triangle frames for F' <= N triangles instead of the whole mesh."""
-    used, inverse = torch.unique(binding.face_ids, return_inverse=True)
-    return faces[used], Binding(face_ids=inverse, barys=binding.barys, regions=binding.regions, uv=binding.uv)
-
-
-def splat_frames(attrs: Tensor, verts: Tensor, faces: Tensor, binding: Binding, avatar_cfg: AvatarConfig,
-                 K: Tensor, w2c: Tensor, width: int, height: int, background: Tensor) -> tuple[Tensor, Tensor]:
-    """Render bound Gaussians, one frame per camera (differentiable).
-
-    attrs (N,A) or (T,N,A); verts (T,V,3) the posed mesh per frame; faces, binding as bound (or
-    compacted by `compact_binding`); K (T,3,3); w2c (T,4,4);
-    background (3,) -> rgb (T,H,W,3) composited over the background, alpha (T,H,W,1).
-    """
-    means, quats, scales, opacities, colors = gaussians_from_attributes(attrs, verts, faces, binding,
-                                                                        avatar_cfg.scale_mode)
-    rgbs, alphas = [], []
-    for t in range(verts.shape[0]):
-        rgb, alpha, _ = rasterize(means[t], quats[t], scales[t], opacities[t], colors[t], w2c[t:t + 1], K[t:t + 1],
-                                  width, height, sh_degree=avatar_cfg.sh_degree, backgrounds=background[None])
-        rgbs.append(rgb[0])
-        alphas.append(alpha[0])
-    return torch.stack(rgbs), torch.stack(alphas)
 
 
 @dataclass
@@ -227,6 +201,13 @@ class Avatar:
         if self.mlp is None:
             return self.attrs
         return apply_offsets(self.attrs, self.mlp, self.binding.uv, motion_condition(motion, self.attrs.device))
+
+    def gaussians(self, motion: Motion) -> tuple[Tensor, ...]:
+        """World-space Gaussians per frame of `motion`: means (T,N,3), quats (T,N,4) wxyz, scales (T,N,3),
+        opacities (T,N), sh (T,N,K,3)."""
+        return gaussians_from_attributes(self.frame_attributes(motion), self.verts(motion),
+                                         self.head.faces.to(self.attrs.device), self.binding,
+                                         self.avatar_cfg.scale_mode)
 
     @torch.no_grad()
     def render(self, motion: Motion, K, w2c, width: int, height: int, background=(1.0, 1.0, 1.0),

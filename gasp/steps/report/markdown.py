@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gasp.report.paper import PAPER_NAME, PAPER_SPEED
+from gasp.steps.report.paper import PAPER_NAME, PAPER_SPEED
 
 NOTE = ("Our numbers are measured on our own synthetic \"pseudo-real\" subjects (held-out identities "
         "rendered with coloured non-uniform light, sensor noise, colour cast and JPEG), so they are not "

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gasp.head.uv import rasterize_triangles
+from gasp.model.head.uv import rasterize_triangles
 
 
 def closest_points(verts: np.ndarray, faces: np.ndarray, points: np.ndarray,

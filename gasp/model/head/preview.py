@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gasp.head.model import axis_angle_to_matrix
-from gasp.head.uv import rasterize_triangles
+from gasp.model.head.model import axis_angle_to_matrix
+from gasp.model.head.uv import rasterize_triangles
 
 REGION_COLOURS = {"face": (0.86, 0.68, 0.58), "scalp": (0.35, 0.26, 0.2), "ears": (0.9, 0.6, 0.55),
                   "neck": (0.78, 0.62, 0.54), "eyes": (0.95, 0.95, 0.95), "lips": (0.75, 0.35, 0.38),

@@ -22,14 +22,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gasp.avatar_package import Avatar, Motion
 from gasp.config import Config
 from gasp.data import Subject, load_subject
 from gasp.io import atomic_path, atomic_write_json, atomic_write_text
-from gasp.fit import background_color
 from gasp.methods import SETTINGS
-from gasp.metrics.images import composite
+from gasp.metrics.images import background_rgb, composite
 from gasp.metrics.suite import MetricSuite
+from gasp.model.fitted_avatar import Avatar, Motion
 
 class EvaluationError(RuntimeError):
     pass
@@ -67,7 +66,7 @@ def evaluate(subject_dir: str | Path, avatar_path: str | Path, setting: str, met
     for views, sel in eval_views(subject, setting, cfg.eval.ring).items():
         t0 = time.perf_counter()
         rgb, _ = avatar.render(Motion.from_subject(sel), sel.K, sel.w2c, subject.width, subject.height,
-                               background=background_color(cfg))
+                               background=background_rgb(cfg.eval.background))
         render_s += time.perf_counter() - t0
         n_rendered += len(sel)
         pred = rgb.permute(0, 3, 1, 2).clamp(0, 1).float().cpu()

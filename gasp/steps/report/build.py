@@ -1,6 +1,6 @@
 """Build every table, reports/report.md and the summary figures from the evaluation results.
 
-Inputs (written by gasp/evaluate.py, one folder per setting/method/subject under results/metrics/):
+Inputs (written by gasp/steps/evaluate.py, one folder per setting/method/subject under results/metrics/):
 `images.csv` (per-image metrics), `features.npz` (distribution features of predictions and ground
 truth, for FID or its substitute), `summary.json` (metric implementations, render speed); and the
 fits' `fit.json` (fit time, avatar size) under results/fits/. Tables are written atomically.
@@ -16,11 +16,11 @@ import pandas as pd
 
 from gasp.io import atomic_write_json, atomic_write_text
 from gasp.methods import METHODS, table_methods
-from gasp.report import figures
-from gasp.report.markdown import write_report
-from gasp.report.paper import PAPER, PAPER_ABLATION
-from gasp.report.tables import KEYS, aggregate, format_table, with_paper
-from gasp.report.verdicts import judge_all, overall
+from gasp.steps.report import figures
+from gasp.steps.report.markdown import write_report
+from gasp.steps.report.paper import PAPER, PAPER_ABLATION
+from gasp.steps.report.tables import KEYS, aggregate, format_table, with_paper
+from gasp.steps.report.verdicts import judge_all, overall
 
 
 

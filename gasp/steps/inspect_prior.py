@@ -14,7 +14,7 @@ import torch
 
 from gasp.config import AvatarConfig, HeadConfig
 from gasp.io import atomic_path, atomic_write_json
-from gasp.prior import GaspPrior, read_checkpoint
+from gasp.model.prior import GaspPrior, read_checkpoint
 
 
 def pca_rgb(features: np.ndarray) -> np.ndarray:
@@ -45,10 +45,10 @@ def knn_probe(features: np.ndarray, labels: np.ndarray, k: int = 5, seed: int = 
 def render_head_colours(model: GaspPrior, head_cfg: HeadConfig, avatar_cfg: AvatarConfig, rgb: np.ndarray,
                         size: int = 256, yaws_deg=(0.0, 90.0, 180.0)) -> np.ndarray:
     """(len(yaws), size, size, 3) renders of the mean-code avatar, neutral pose, coloured by `rgb` (N,3)."""
-    from gasp.avatar import gaussians_from_attributes
-    from gasp.export import orbit_cameras
-    from gasp.head import build_head_model
-    from gasp.render import render_nograd
+    from gasp.camera import orbit_cameras
+    from gasp.model.gaussians import gaussians_from_attributes
+    from gasp.model.head import build_head_model
+    from gasp.model.render import render_nograd
 
     head = build_head_model(head_cfg)
     with torch.no_grad():

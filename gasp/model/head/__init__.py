@@ -9,13 +9,13 @@ import functools
 import hashlib
 from pathlib import Path
 
-from gasp.config import HeadConfig
-from gasp.head.model import REGIONS, HeadArrays, HeadModel
+from gasp.config import ROOT, HeadConfig
+from gasp.model.head.model import REGIONS, HeadArrays, HeadModel
 
 __all__ = ["REGIONS", "HeadArrays", "HeadModel", "build_head_model", "head_arrays"]
 
 
-CACHE_DIR = Path(__file__).resolve().parents[2] / ".cache" / "head"
+CACHE_DIR = ROOT / ".cache" / "head"
 
 
 def _cache_path(n_shape: int, n_expr: int, detail: int) -> Path:
@@ -29,8 +29,8 @@ def _cache_path(n_shape: int, n_expr: int, detail: int) -> Path:
 
 @functools.lru_cache(maxsize=4)
 def _procedural(n_shape: int, n_expr: int, detail: int) -> HeadArrays:
-    from gasp.head.flame import FlameFormatError, load_flame, save_flame
-    from gasp.head.procedural import build_arrays
+    from gasp.model.head.flame import FlameFormatError, load_flame, save_flame
+    from gasp.model.head.procedural import build_arrays
 
     path = _cache_path(n_shape, n_expr, detail)
     if path.exists():
@@ -46,7 +46,7 @@ def _procedural(n_shape: int, n_expr: int, detail: int) -> HeadArrays:
 def head_arrays(cfg: HeadConfig) -> HeadArrays:
     """The numpy arrays of the configured head model (cached per process for the procedural one)."""
     if cfg.model_file:
-        from gasp.head.flame import load_flame
+        from gasp.model.head.flame import load_flame
 
         return load_flame(cfg.model_file, cfg.identity_components, cfg.expression_components)
     return _procedural(cfg.identity_components, cfg.expression_components, cfg.mesh_detail)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from gasp.report.paper import HIGHER_IS_BETTER
-from gasp.report.tables import mean_ci95
+from gasp.steps.report.paper import HIGHER_IS_BETTER
+from gasp.steps.report.tables import mean_ci95
 
 
 @dataclass(frozen=True)

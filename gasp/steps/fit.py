@@ -7,7 +7,7 @@
                       (in stage 1 itself: to the attributes it started from, the prior's mean avatar)
 
 Baselines and ablations are switches (gasp/methods.py `METHODS`) on this one implementation. The result is an
-`Avatar` (gasp/avatar_package.py): Gaussians bound to the head mesh, animated by the head model,
+`Avatar` (gasp/model/fitted_avatar.py): Gaussians bound to the head mesh, animated by the head model,
 no prior and no decoder needed.
 """
 from __future__ import annotations
@@ -22,17 +22,17 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from gasp import losses
-from gasp.avatar import gaussians_from_attributes, template_attributes
-from gasp.avatar_package import (Avatar, Motion, OffsetMLP, apply_offsets, compact_binding, head_model,
-                                 motion_condition, splat_frames)
 from gasp.config import Config
 from gasp.data import Subject
-from gasp.head.uv import uv_binding
 from gasp.methods import METHODS, SETTINGS, Method
-from gasp.metrics.images import BACKGROUNDS
-from gasp.prior import GaspPrior
-from gasp.render import rasterize
+from gasp.metrics.images import background_rgb, composite_rgba
+from gasp.model.fitted_avatar import Avatar, Motion, OffsetMLP, apply_offsets, head_model, motion_condition
+from gasp.model.gaussians import gaussians_from_attributes, template_attributes
+from gasp.model.head.uv import uv_binding
+from gasp.model.prior import GaspPrior
+from gasp.model.render import rasterize
+from gasp.model.splat import compact_binding, splat_frames
+from gasp.steps import losses
 
 LOSS_VIEWS = 8  # views of the fixed set on which each stage's loss is measured before and after
 # Stage 3 updates a Gaussian only in steps whose frames see it: compositing weight above this many
@@ -40,6 +40,8 @@ LOSS_VIEWS = 8  # views of the fixed set on which each stage's loss is measured 
 # gradient size away, so without the mask a Gaussian seen through a 1e-3 transmittance gap, or
 # pulled only by L_prior, would move as far as a fully visible one.
 SEEN_WEIGHT = 0.1
+# FitResult.lpips, stored in fit.json and in the avatar file's metadata
+LPIPS_NOTES = {"used": "used", "off": "w_lpips = 0", "missing": "LPIPS weights missing: w_lpips = 0"}
 
 
 class FitError(ValueError):
@@ -50,11 +52,6 @@ def method_spec(name: str) -> Method:
     if name not in METHODS:
         raise FitError(f"unknown method {name!r}; known: {', '.join(METHODS)}")
     return METHODS[name]
-
-
-def background_color(cfg: Config) -> tuple[float, float, float]:
-    """eval.background as RGB (the one colour fits, evaluation and figures composite over)."""
-    return (BACKGROUNDS[cfg.eval.background],) * 3
 
 
 def fit_views(subject: Subject, setting: str) -> Subject:
@@ -92,7 +89,7 @@ def make_target(views: Subject, head, background: Tensor, device) -> Target:
     t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=device)  # noqa: E731
     img = t(views.images)
     alpha = img[..., 3:4]
-    rgb = img[..., :3] * alpha + background * (1 - alpha)
+    rgb = composite_rgba(img, background)
     motion = Motion.from_subject(views)
     with torch.no_grad():
         shape = t(views.shape).unsqueeze(0).expand(len(views), -1)
@@ -214,32 +211,6 @@ def _refine_stage(attrs: Tensor, mlp: OffsetMLP | None, uv: Tensor, cond: Tensor
     return s
 
 
-class Photometric:
-    """The image terms of every stage, gasp/losses.py's: w_l1 L1 + w_ssim (1 - SSIM) + w_alpha alpha-L1
-    + w_lpips LPIPS (LPIPS only when its weights exist; `note` says which). Images (B,H,W,3) on one
-    background, alphas (B,H,W,1) -> scalar."""
-
-    def __init__(self, cfg: Config, device):
-        self.f = cfg.fit
-        self.lpips = losses.LpipsLoss(cfg.metrics, cfg.fit.w_lpips) if cfg.fit.w_lpips > 0 else None
-        if self.lpips is not None and not self.lpips.available:
-            self.lpips = None
-            self.note = "LPIPS weights missing: w_lpips = 0"
-        else:
-            self.note = "used" if self.lpips is not None else "w_lpips = 0"
-        if self.lpips is not None:
-            self.lpips.model.to(device)
-
-    def __call__(self, rgb: Tensor, alpha: Tensor, gt: Tensor, gt_alpha: Tensor) -> Tensor:
-        cf = lambda x: x.permute(0, 3, 1, 2)  # noqa: E731  (the losses take channels first)
-        pred, gt = cf(rgb), cf(gt)
-        loss = losses.photometric(pred, gt, self.f.w_l1, self.f.w_ssim) + self.f.w_alpha * losses.alpha_l1(
-            cf(alpha), cf(gt_alpha))
-        if self.lpips is not None:
-            loss = loss + self.lpips(pred, gt)
-        return loss
-
-
 def prior_loss(attrs: Tensor, ref: Tensor | None, weight: float) -> Tensor:
     """weight * L_prior (losses.prior_reg: mean over Gaussians of ||A_i - ref_i||^2); 0 without a reference."""
     if ref is None or weight == 0:
@@ -278,14 +249,14 @@ def fit(subject: Subject, setting: str, method: str, cfg: Config, prior: GaspPri
     echo = echo or (lambda s: None)
     t_start = time.perf_counter()
     head = head_model(cfg.head, str(device))
-    background = torch.tensor(background_color(cfg), device=device)
+    background = torch.tensor(background_rgb(cfg.eval.background), device=device)
     views = fit_views(subject, setting)
     target = make_target(views, head, background, device)
     faces = head.faces
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     w_prior = cfg.fit.w_prior if spec.prior_reg else 0.0
-    photometric = Photometric(cfg, device)
+    photometric = losses.Photometric(cfg.fit, cfg.metrics)
 
     if spec.from_prior:
         prior = copy.deepcopy(prior).to(device).requires_grad_(False)
@@ -360,4 +331,5 @@ def fit(subject: Subject, setting: str, method: str, cfg: Config, prior: GaspPri
             ref = snapshots[name]  # L_prior of the later stages: L2 to the stage-1 attributes
     avatar = Avatar(attrs.detach(), binding, torch.as_tensor(views.shape, dtype=torch.float32, device=device),
                     cfg.head, cfg.avatar, list(region_names), mlp, {})
-    return FitResult(avatar, reports, log, snapshots, time.perf_counter() - t_start, photometric.note)
+    return FitResult(avatar, reports, log, snapshots, time.perf_counter() - t_start,
+                     LPIPS_NOTES[photometric.lpips_state])

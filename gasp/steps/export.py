@@ -15,12 +15,11 @@ import numpy as np
 import torch
 from plyfile import PlyData, PlyElement
 
-from gasp.avatar import gaussians_from_attributes
-from gasp.avatar_package import Avatar, Motion
+from gasp.camera import orbit_cameras
 from gasp.io import atomic_path
+from gasp.model.fitted_avatar import Avatar, Motion
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
-SENSOR_MM = 36.0
 
 
 def ply_property_names(sh_degree: int) -> list[str]:
@@ -34,11 +33,7 @@ def ply_property_names(sh_degree: int) -> list[str]:
 def posed_gaussians(avatar: Avatar, motion: Motion) -> dict[str, np.ndarray]:
     """World-space Gaussians of frame 0 of `motion`: means (N,3), quats (N,4) wxyz, scales (N,3),
     opacities (N,), sh (N,K,3)."""
-    m = motion.take([0])
-    attrs = avatar.frame_attributes(m)
-    means, quats, scales, opacities, colors = gaussians_from_attributes(
-        attrs, avatar.verts(m), avatar.head.faces.to(avatar.attrs.device), avatar.binding,
-        avatar.avatar_cfg.scale_mode)
+    means, quats, scales, opacities, colors = avatar.gaussians(motion.take([0]))
     return {k: v[0].detach().cpu().numpy().astype(np.float32)
             for k, v in (("means", means), ("quats", quats), ("scales", scales), ("opacities", opacities),
                          ("sh", colors))}
@@ -72,30 +67,7 @@ def read_ply(path: str | Path) -> dict[str, np.ndarray]:
 
 
 # ------------------------------------------------------------------------------------------------
-# Cameras and videos
-
-
-def orbit_camera(yaw_deg: float, pitch_deg: float, distance: float, focal_mm: float, width: int, height: int,
-                 target=(0.0, -0.03, 0.0)) -> tuple[np.ndarray, np.ndarray]:
-    """(K (3,3), w2c (4,4) OpenCV) of a camera on a sphere around `target`: yaw 0 = front (+Z),
-    +90 = the subject's left (+X), pitch > 0 = above; focal on a 36 mm sensor."""
-    y, p = np.radians(yaw_deg), np.radians(pitch_deg)
-    eye = np.asarray(target) + distance * np.array([np.cos(p) * np.sin(y), np.sin(p), np.cos(p) * np.cos(y)])
-    z = np.asarray(target) - eye
-    z /= np.linalg.norm(z)
-    x = np.cross(z, [0.0, 1.0, 0.0])
-    x /= np.linalg.norm(x)
-    R = np.stack([x, np.cross(z, x), z])
-    w2c = np.eye(4)
-    w2c[:3, :3], w2c[:3, 3] = R, -R @ eye
-    f = focal_mm / SENSOR_MM * max(width, height)
-    K = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]])
-    return K.astype(np.float32), w2c.astype(np.float32)
-
-
-def orbit_cameras(yaws, pitch_deg, distance, focal_mm, width, height) -> tuple[np.ndarray, np.ndarray]:
-    cams = [orbit_camera(y, pitch_deg, distance, focal_mm, width, height) for y in yaws]
-    return np.stack([c[0] for c in cams]), np.stack([c[1] for c in cams])
+# Videos
 
 
 def render_timed(avatar: Avatar, motion: Motion, K, w2c, width, height, background) -> tuple[np.ndarray, float]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gasp.head import shape as S
+from gasp.model.head import shape as S
 
 MIRROR = np.array([-1.0, 1.0, 1.0])
 

@@ -1,6 +1,6 @@
 """Aggregate per-image metrics into the paper's tables: mean and 95% interval over subjects.
 
-Input: the per-image metric rows written by gasp/evaluate.py (one CSV per setting/method/subject,
+Input: the per-image metric rows written by gasp/steps/evaluate.py (one CSV per setting/method/subject,
 columns `subject, setting, method, views, view, <metric>...`) and the pooled distribution metrics
 (FID or its substitute) computed over all subjects of a (setting, method, views) cell.
 A metric is averaged per subject first, then over subjects, so a subject with more views does not

@@ -86,7 +86,7 @@ def quat_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def gaussians_from_attributes(attrs: torch.Tensor, verts: torch.Tensor, faces: torch.Tensor, binding,
                               scale_mode: str = "edge"):
-    """attrs (N,A) or (B,N,A), verts (B,V,3), faces (F,3), binding (gasp.head.uv.Binding) ->
+    """attrs (N,A) or (B,N,A), verts (B,V,3), faces (F,3), binding (gasp.model.head.uv.Binding) ->
     means (B,N,3), quats (B,N,4) wxyz unit, scales (B,N,3), opacities (B,N), colors (B,N,K,3) SH."""
     B = verts.shape[0]
     if attrs.dim() == 2:
