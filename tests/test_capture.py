@@ -338,6 +338,7 @@ def test_cli_avatar_from_photo(astronaut, prior_ckpt, tmp_path):
     assert s["setting"] == "single" and s["psnr_heldout_frames_db"] is None
     assert 5 < s["psnr_input_frames_db"] < 60
     assert {"capture_s", "fit_invert_s", "fit_decoder_s", "fit_refine_s", "export_s", "total_s"} <= set(s["seconds"])
+    assert 0 <= s["pose_refinement_deg"]["median"] <= s["pose_refinement_deg"]["max"] < 45  # the fit refined the pose
     prev = _rgb(out / "preview.png")
     assert prev.shape == (64, 5 * 64, 3)
     assert "PSNR" in r.stdout and "wrote" in r.stdout
@@ -357,3 +358,30 @@ def test_cli_avatar_without_prior_says_how_to_make_one(astronaut, tmp_path):
     assert r.returncode == 2
     assert "models/prior/all/prior.pt" in r.stderr and "make run" in r.stderr
     assert not out.exists()
+
+
+def test_refined_poses_carry_to_held_out_frames():
+    """Frames the fit saw take its refined poses; a held-out frame takes the mean correction of its
+    fitted neighbours (gasp avatar scores held-out frames in the fit's frame)."""
+    from scipy.spatial.transform import Rotation
+
+    from gasp.capture.tracking import carry_refinement
+
+    rng = np.random.default_rng(0)
+    T = 7
+    rt = np.concatenate([0.3 * rng.standard_normal((T, 3)), 0.05 * rng.standard_normal((T, 3))], 1).astype(np.float32)
+    fit_ids = np.array([1, 2, 3, 5, 6])
+    yaw = {1: 2.0, 2: 4.0, 3: 6.0, 5: 10.0, 6: 12.0}  # degrees about the camera's y axis, growing in time
+    refined = rt[fit_ids].copy()
+    for k, t in enumerate(fit_ids):
+        d = Rotation.from_euler("y", yaw[t], degrees=True)
+        refined[k, :3] = (d * Rotation.from_rotvec(rt[t, :3])).as_rotvec()
+        refined[k, 3:] += 0.01 * t
+    out = carry_refinement(rt, fit_ids, refined)
+    np.testing.assert_allclose(out[fit_ids], refined, atol=1e-6)
+
+    def correction(t):
+        return np.degrees((Rotation.from_rotvec(out[t, :3]) * Rotation.from_rotvec(rt[t, :3]).inv()).magnitude())
+    assert abs(correction(4) - 8.0) < 0.05          # between frames 3 (6 deg) and 5 (10 deg)
+    assert abs(correction(0) - 2.0) < 0.05          # before the first fitted frame: its correction
+    np.testing.assert_allclose(out[4, 3:] - rt[4, 3:], 0.04, atol=1e-6)

@@ -145,7 +145,7 @@ def test_stage2_reaches_unseen_gaussians_stage3_does_not(gasp_fit, subject, cfg)
     """Visibility: each Gaussian's compositing weight in each fit view (pixels), after stage 1."""
     avatar = gasp_fit.avatar
     target = make_target(fit_views(subject, "monocular"), avatar.head, torch.ones(3), "cpu")
-    vis = gaussian_visibility(gasp_fit.snapshots["invert"], target, avatar.head.faces, avatar.binding, cfg.avatar)
+    vis = gaussian_visibility(gasp_fit.snapshots["invert"], target.verts, target, avatar.head.faces, avatar.binding, cfg.avatar)
     seen, unseen = vis.sum(0) > 1.0, (vis <= SEEN_WEIGHT).all(0)
     assert seen.sum() > 50 and unseen.sum() > 50
     snap = gasp_fit.snapshots
@@ -223,3 +223,33 @@ def test_animate_rejects_nan_drive(tmp_path):
              global_rt=np.zeros((2, 6)))
     with pytest.raises(AvatarError, match="drive.npz: expr"):
         Motion.from_npz(path)
+
+
+def test_pose_refinement_folds_into_global_rt(cfg):
+    """The per-view correction applied to posed meshes equals posing the head with refined() poses
+    (neck at rest, as in captures), so the refined poses written back to a capture show what the fit saw."""
+    from gasp.steps.fit import PoseRefinement
+
+    head = build_head_model(cfg.head)
+    rng = np.random.default_rng(3)
+    V = 3
+    rt = torch.as_tensor(np.concatenate([0.3 * rng.standard_normal((V, 3)), 0.05 * rng.standard_normal((V, 3))], 1),
+                         dtype=torch.float32)
+    shape, expr = torch.zeros(V, head.n_shape), torch.zeros(V, head.n_expr)
+    zeros = torch.zeros(V, 3)
+    pose = PoseRefinement(rt)
+    with torch.no_grad():
+        pose.rot.copy_(torch.as_tensor(0.1 * rng.standard_normal((V, 3))))
+        pose.trans.copy_(torch.as_tensor(0.01 * rng.standard_normal((V, 3))))
+        corrected = pose.apply(head.verts(shape, expr, zeros, zeros, rt), torch.arange(V))
+        refolded = head.verts(shape, expr, zeros, zeros, torch.as_tensor(pose.refined()))
+    assert float((corrected - refolded).abs().max()) < 1e-5
+    assert float((corrected - head.verts(shape, expr, zeros, zeros, rt)).abs().max()) > 1e-3  # it did move
+
+
+def test_fit_with_pose_refinement_returns_the_fit_views_poses(subject, cfg, prior_ckpt, gasp_fit):
+    res = fit(subject, "monocular", "gasp", cfg, GaspPrior.load(prior_ckpt)[0], refine_pose=True)
+    views = fit_views(subject, "monocular")
+    assert res.global_rt.shape == (len(views), 6) and np.isfinite(res.global_rt).all()
+    assert 0 < np.abs(res.global_rt - views.global_rt).max() < 0.5   # moved, by less than ~30 degrees
+    assert gasp_fit.global_rt is None                                  # off unless asked

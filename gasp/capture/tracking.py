@@ -167,3 +167,24 @@ def track(head, face_ids: np.ndarray, barys: np.ndarray, weights: np.ndarray, la
                  jaw=p["jaw"].detach().cpu().numpy(), neck=np.zeros((T, 3), np.float32),
                  global_rt=rt.cpu().numpy(), K=Kf, reproj_px=reproj.cpu().numpy(),
                  face_px=face_size(landmarks), seconds=time.perf_counter() - t0)
+
+
+def carry_refinement(global_rt: np.ndarray, fit_ids: np.ndarray, refined: np.ndarray) -> np.ndarray:
+    """All frames' poses after the fit refined those of frames fit_ids (n,): global_rt (T,6) tracked,
+    refined (n,6) -> (T,6). A frame the fit did not see (a held-out video frame) takes the mean
+    correction of its nearest fitted neighbours before and after it, so that held-out frames are
+    scored in the same frame as the fitted ones."""
+    from scipy.spatial.transform import Rotation
+
+    fit_ids = np.asarray(fit_ids)
+    rot = Rotation.from_rotvec(refined[:, :3]) * Rotation.from_rotvec(global_rt[fit_ids, :3]).inv()
+    trans = refined[:, 3:] - global_rt[fit_ids, 3:]
+    out = global_rt.copy()
+    out[fit_ids] = refined
+    for t in np.setdiff1d(np.arange(len(global_rt)), fit_ids):
+        k = np.searchsorted(fit_ids, t)
+        near = [j for j in (k - 1, k) if 0 <= j < len(fit_ids)]
+        d = rot[near].mean()
+        out[t, :3] = (d * Rotation.from_rotvec(global_rt[t, :3])).as_rotvec()
+        out[t, 3:] = global_rt[t, 3:] + trans[near].mean(0)
+    return out.astype(global_rt.dtype)
