@@ -225,31 +225,37 @@ def test_animate_rejects_nan_drive(tmp_path):
         Motion.from_npz(path)
 
 
-def test_pose_refinement_folds_into_global_rt(cfg):
-    """The per-view correction applied to posed meshes equals posing the head with refined() poses
-    (neck at rest, as in captures), so the refined poses written back to a capture show what the fit saw."""
-    from gasp.steps.fit import PoseRefinement
+def test_tracking_refinement_folds_into_the_head_parameters(cfg):
+    """The corrections applied to posed meshes equal posing the head with the refined parameters
+    (neck and jaw at rest, as a capture's rigid head): the poses and identity written back to a capture
+    show what the fit saw."""
+    from gasp.steps.fit import TrackingRefinement
 
     head = build_head_model(cfg.head)
     rng = np.random.default_rng(3)
     V = 3
     rt = torch.as_tensor(np.concatenate([0.3 * rng.standard_normal((V, 3)), 0.05 * rng.standard_normal((V, 3))], 1),
                          dtype=torch.float32)
-    shape, expr = torch.zeros(V, head.n_shape), torch.zeros(V, head.n_expr)
-    zeros = torch.zeros(V, 3)
-    pose = PoseRefinement(rt)
+    expr, zeros = torch.zeros(V, head.n_expr), torch.zeros(V, 3)
+    shape0 = torch.as_tensor(0.5 * rng.standard_normal(head.n_shape), dtype=torch.float32)
+    pose = TrackingRefinement(rt, head.shapedirs)
     with torch.no_grad():
         pose.rot.copy_(torch.as_tensor(0.1 * rng.standard_normal((V, 3))))
         pose.trans.copy_(torch.as_tensor(0.01 * rng.standard_normal((V, 3))))
-        corrected = pose.apply(head.verts(shape, expr, zeros, zeros, rt), torch.arange(V))
-        refolded = head.verts(shape, expr, zeros, zeros, torch.as_tensor(pose.refined()))
+        pose.dshape.copy_(torch.as_tensor(0.5 * rng.standard_normal(head.n_shape)))
+        before = head.verts(shape0.expand(V, -1), expr, zeros, zeros, rt)
+        corrected = pose.apply(before, torch.arange(V))
+        refolded = head.verts((shape0 + pose.dshape).expand(V, -1), expr, zeros, zeros,
+                              torch.as_tensor(pose.refined()))
     assert float((corrected - refolded).abs().max()) < 1e-5
-    assert float((corrected - head.verts(shape, expr, zeros, zeros, rt)).abs().max()) > 1e-3  # it did move
+    assert float((corrected - before).abs().max()) > 1e-3  # it did move
 
 
-def test_fit_with_pose_refinement_returns_the_fit_views_poses(subject, cfg, prior_ckpt, gasp_fit):
-    res = fit(subject, "monocular", "gasp", cfg, GaspPrior.load(prior_ckpt)[0], refine_pose=True)
+def test_fit_refining_the_tracking_returns_poses_and_identity(subject, cfg, prior_ckpt, gasp_fit):
+    res = fit(subject, "monocular", "gasp", cfg, GaspPrior.load(prior_ckpt)[0], refine_tracking=True)
     views = fit_views(subject, "monocular")
     assert res.global_rt.shape == (len(views), 6) and np.isfinite(res.global_rt).all()
     assert 0 < np.abs(res.global_rt - views.global_rt).max() < 0.5   # moved, by less than ~30 degrees
+    assert 0 < np.abs(res.avatar.shape.numpy() - views.shape).max() < 3
     assert gasp_fit.global_rt is None                                  # off unless asked
+    np.testing.assert_array_equal(gasp_fit.avatar.shape.numpy(), views.shape)

@@ -40,12 +40,13 @@ LOSS_VIEWS = 8  # views of the fixed set on which each stage's loss is measured 
 # gradient size away, so without the mask a Gaussian seen through a 1e-3 transmittance gap, or
 # pulled only by L_prior, would move as far as a fully visible one.
 SEEN_WEIGHT = 0.1
-# Pose refinement (`fit(refine_pose=True)`, for tracked captures): Adam steps on each view's head
-# rotation (rad) and position (m). Measured on a tracked synthetic video: 10-20 updates per frame
-# halve the worst rotation errors; far more and the correction starts to follow the avatar's own
-# errors.
+# Tracking refinement (`fit(refine_tracking=True)`, for tracked videos): Adam steps on each view's
+# head rotation (rad) and position (m) and on the identity coefficients (unit prior std). Measured
+# on a tracked synthetic video (docs/capture.md): the ring PSNR rose 20.0 -> 22.5 dB (identity 0.02:
+# 21.8, 0.1: 22.3) and the worst rotation error fell 11 -> 9 degrees.
 POSE_LR_ROT = 0.01
 POSE_LR_TRANS = 0.001
+SHAPE_LR = 0.05
 # FitResult.lpips, stored in fit.json and in the avatar file's metadata
 LPIPS_NOTES = {"used": "used", "off": "w_lpips = 0", "missing": "LPIPS weights missing: w_lpips = 0"}
 
@@ -157,26 +158,37 @@ class FitResult:
     snapshots: dict[str, Tensor] = field(default_factory=dict)
     seconds: float = 0.0
     lpips: str = ""  # whether LPIPS was used (its weights may be missing)
-    global_rt: np.ndarray | None = None  # (V,6) the fit views' head poses after refinement (refine_pose)
+    global_rt: np.ndarray | None = None  # (V,6) the fit views' head poses after refine_tracking
 
 
-class PoseRefinement:
-    """Per-view corrections of the head pose, learnt together with the avatar: a tracked capture's
-    poses are estimates from landmarks alone, and the images say more (GaussianAvatars refines its
-    tracked FLAME poses the same way). rot (V,3) axis-angle and trans (V,3) metres act about the head's
-    position p: verts' = R (verts - p) + p + trans. Each step updates the views of its batch only."""
+class TrackingRefinement:
+    """Corrections of a tracked capture's head parameters, learnt together with the avatar: poses and
+    identity tracked from landmarks alone are estimates, and the images (the alpha term above all:
+    the skull's outline, which no landmark sees) say more. GaussianAvatars refines its tracked FLAME
+    parameters the same way. Per view rot (V,3) axis-angle and trans (V,3) metres act about the
+    head's position p: verts' = R (verts + R_head dshape_offset - p) + p + trans; dshape (S,) is one
+    identity correction for all views, its offset carried by each view's head rotation (exact with
+    the neck and jaw at rest, tests/test_fit.py; with the jaw open, the jaw joint's shift with the
+    identity is left out). A step updates the views of its batch and the identity."""
 
-    def __init__(self, global_rt: Tensor):
+    def __init__(self, global_rt: Tensor, shapedirs: Tensor):
+        from gasp.model.head.model import axis_angle_to_matrix
+
         self.pivot = global_rt[:, 3:].clone()
         self.global_rt = global_rt.clone()
         self.rot = torch.zeros_like(self.pivot, requires_grad=True)
         self.trans = torch.zeros_like(self.pivot, requires_grad=True)
         self._opts = (Adam([self.rot], POSE_LR_ROT, row_selective=True), Adam([self.trans], POSE_LR_TRANS, row_selective=True))
+        self.shapedirs = shapedirs                                   # (Vv,3,S)
+        self.R = axis_angle_to_matrix(global_rt[:, :3])              # (V,3,3)
+        self.dshape = torch.zeros(shapedirs.shape[-1], device=global_rt.device, requires_grad=True)
+        self._shape_opt = Adam([self.dshape], SHAPE_LR)
 
     def apply(self, verts: Tensor, idx: Tensor) -> Tensor:
         """verts (B,Vv,3) posed meshes of views idx (B,) -> the corrected meshes."""
         from gasp.model.head.model import axis_angle_to_matrix
 
+        verts = verts + (self.shapedirs @ self.dshape)[None] @ self.R[idx].transpose(1, 2)
         p = self.pivot[idx, None]
         return (verts - p) @ axis_angle_to_matrix(self.rot[idx]).transpose(1, 2) + p + self.trans[idx, None]
 
@@ -184,6 +196,8 @@ class PoseRefinement:
         for opt in self._opts:
             opt.step(idx)
             opt.zero_grad()
+        self._shape_opt.step()
+        self._shape_opt.zero_grad()
 
     def refined(self) -> np.ndarray:
         """(V,6) global_rt with the corrections folded in (exact when the neck is at rest, as in captures)."""
@@ -283,11 +297,12 @@ def gaussian_visibility(attrs: Tensor, verts: Tensor, target: Target, faces: Ten
 
 def fit(subject: Subject, setting: str, method: str, cfg: Config, prior: GaspPrior | None = None,
         device: str | torch.device = "cpu", seed: int = 0, echo: Callable[[str], None] | None = None,
-        progress: bool = False, refine_pose: bool = False) -> FitResult:
+        progress: bool = False, refine_tracking: bool = False) -> FitResult:
     """Fit `method` to the `setting` views of `subject` (images loaded). `prior` is required by the
     methods that start from it and ignored by the others (it is copied, never modified).
-    `progress`: a progress bar per stage (stderr). `refine_pose`: learn per-view head-pose corrections
-    in every stage (PoseRefinement; for tracked captures, whose poses are estimates)."""
+    `progress`: a progress bar per stage (stderr). `refine_tracking`: learn corrections of the head
+    poses and the identity in every stage (TrackingRefinement; for tracked videos, whose parameters
+    are estimates); the avatar takes the refined identity, FitResult.global_rt the refined poses."""
     spec = method_spec(method)
     if spec.from_prior and prior is None:
         raise FitError(f"method {method!r} needs a prior checkpoint (--prior)")
@@ -317,7 +332,8 @@ def fit(subject: Subject, setting: str, method: str, cfg: Config, prior: GaspPri
 
     faces_c, binding_c = compact_binding(faces, binding)
 
-    pose = PoseRefinement(torch.as_tensor(views.global_rt, dtype=torch.float32, device=device)) if refine_pose else None
+    pose = TrackingRefinement(torch.as_tensor(views.global_rt, dtype=torch.float32, device=device),
+                              head.shapedirs) if refine_tracking else None
 
     def posed(idx):
         return target.verts[idx] if pose is None else pose.apply(target.verts[idx], idx)
@@ -383,7 +399,10 @@ def fit(subject: Subject, setting: str, method: str, cfg: Config, prior: GaspPri
              f"loss {loss_before:.4f} -> {loss_after:.4f}")
         if name == "invert":
             ref = snapshots[name]  # L_prior of the later stages: L2 to the stage-1 attributes
-    avatar = Avatar(attrs.detach(), binding, torch.as_tensor(views.shape, dtype=torch.float32, device=device),
+    shape = torch.as_tensor(views.shape, dtype=torch.float32, device=device)
+    if pose is not None:
+        shape = shape + pose.dshape.detach()
+    avatar = Avatar(attrs.detach(), binding, shape,
                     cfg.head, cfg.avatar, list(region_names), mlp, {})
     return FitResult(avatar, reports, log, snapshots, time.perf_counter() - t_start,
                      LPIPS_NOTES[photometric.lpips_state], None if pose is None else pose.refined())
