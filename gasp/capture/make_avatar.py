@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from gasp import targets
 from gasp.capture.media import CaptureError
 from gasp.config import Config
 
 PREVIEW_VIEWS = {"front": 0.0, "three-quarter": 45.0, "profile": 90.0, "back": 180.0}
-DEFAULT_PRIOR = Path("models/prior/all/prior.pt")
+DEFAULT_PRIOR = Path(targets.prior_checkpoint(targets.prior_of("gasp")))  # the pipeline trains it (make run)
 
 
 def resolve_prior(prior: str | Path | None) -> Path:
