@@ -351,6 +351,24 @@ def test_cli_avatar_from_photo(astronaut, prior_ckpt, tmp_path):
     assert vid.stat().st_size > 0
 
 
+def test_cli_avatar_from_video_refines_its_tracking(video, prior_ckpt, tmp_path):
+    """A video is fitted as `monocular` with its tracked poses and identity refined; the capture folder
+    then holds the refined parameters, so the avatar, animate and view all use the same ones."""
+    from gasp.model.fitted_avatar import Avatar
+
+    out = tmp_path / "vid"
+    r = subprocess.run([sys.executable, "-m", "gasp", "avatar", str(video), "--out", str(out), "--prior",
+                        str(prior_ckpt), "--preset", "ci", "--no-progress"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    s = json.loads((out / "summary.json").read_text())
+    assert s["setting"] == "monocular" and s["psnr_heldout_frames_db"] is not None
+    ref = s["tracking_refinement"]
+    assert 0 < ref["pose_deg_median"] <= ref["pose_deg_max"] < 30 and ref["identity_change"] > 0
+    assert "head poses refined" in r.stdout
+    captured = data.load_subject(out / "capture", images=False)
+    np.testing.assert_allclose(captured.shape, Avatar.load(out / "avatar.npz").shape.numpy(), atol=1e-6)
+
+
 def test_cli_avatar_without_prior_says_how_to_make_one(astronaut, tmp_path):
     out = tmp_path / "me"
     r = subprocess.run([sys.executable, "-m", "gasp", "avatar", str(astronaut), "--out", str(out), "--preset", "ci"],
