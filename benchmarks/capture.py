@@ -70,7 +70,7 @@ def frame_offset(tracked: data.Subject, true: data.Subject) -> np.ndarray:
     align their poses before novel-view evaluation). Only the fit frames are used: no ring information."""
     from scipy.spatial.transform import Rotation
 
-    ids = np.flatnonzero(tracked.splits == "train")
+    ids = tracked.indices(split="train")
     offsets = [head_rotation(true.w2c[i], true.global_rt[i], true.neck[i]).T
                @ head_rotation(tracked.w2c[i], tracked.global_rt[i], tracked.neck[i]) for i in ids]
     return Rotation.from_matrix(np.stack(offsets)).mean().as_matrix()
@@ -147,7 +147,7 @@ def tracking_case(subject: data.Subject, setting: str, cfg, prior: GaspPrior, wo
         out[f"fit_{name}_s"] = time.perf_counter() - t0
         out[f"ring_psnr_{name}_db"] = psnr_on_views(res.avatar, ring, bg)
         if name == "tracked":
-            fit_ids = np.flatnonzero(tracked.splits == "train")
+            fit_ids = tracked.indices(split="train")
             refined = tracked if res.global_rt is None else \
                 dataclasses.replace(tracked, global_rt=carry_refinement(tracked.global_rt, fit_ids, res.global_rt))
             out["rotation_err_refined_deg"] = rotation_errors(refined.global_rt)

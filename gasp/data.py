@@ -100,8 +100,8 @@ class Subject:
     def __len__(self) -> int:
         return len(self.view_ids)
 
-    def select(self, group: str | None = None, split: str | None = None) -> "Subject":
-        """The views of one protocol group and/or split (None = any), in their stored order."""
+    def indices(self, group: str | None = None, split: str | None = None) -> np.ndarray:
+        """Positions (in stored order) of the views of one protocol group and/or split (None = any)."""
         if group is not None and group not in GROUPS:
             raise DataError(f"unknown group {group!r}; expected one of {GROUPS}")
         if split is not None and split not in SPLITS:
@@ -111,7 +111,11 @@ class Subject:
             keep &= self.groups == group
         if split is not None:
             keep &= self.splits == split
-        idx = np.flatnonzero(keep)
+        return np.flatnonzero(keep)
+
+    def select(self, group: str | None = None, split: str | None = None) -> "Subject":
+        """The views of one protocol group and/or split (None = any), in their stored order."""
+        idx = self.indices(group, split)
         per_view = {k: getattr(self, k)[idx] for k in ("K", "w2c", "groups", "splits", "expr", "jaw", "neck",
                                                        "global_rt")}
         for k in ("images", "masks"):

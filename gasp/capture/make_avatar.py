@@ -65,9 +65,7 @@ def _store_refinement(subject, setting: str, res):
     from gasp.data import write_params
     from gasp.methods import SETTINGS
 
-    group, split = SETTINGS[setting].fit_views
-    ids = np.flatnonzero((subject.groups == group) & (True if split is None else subject.splits == split))
-    rt = carry_refinement(subject.global_rt, ids, res.global_rt)
+    rt = carry_refinement(subject.global_rt, subject.indices(*SETTINGS[setting].fit_views), res.global_rt)
     shape = res.avatar.shape.cpu().numpy().astype(np.float32)
     moved = np.degrees((Rotation.from_rotvec(rt[:, :3]) * Rotation.from_rotvec(subject.global_rt[:, :3]).inv()).magnitude())
     write_params(subject.dir, shape, subject.expr, subject.jaw, subject.neck, rt)

@@ -174,13 +174,12 @@ class TrackingRefinement:
     def __init__(self, global_rt: Tensor, shapedirs: Tensor):
         from gasp.model.head.model import axis_angle_to_matrix
 
-        self.pivot = global_rt[:, 3:].clone()
-        self.global_rt = global_rt.clone()
+        self.pivot = global_rt[:, 3:].clone()                       # (V,3) the head's position
+        self.R = axis_angle_to_matrix(global_rt[:, :3])              # (V,3,3) the head's rotation
         self.rot = torch.zeros_like(self.pivot, requires_grad=True)
         self.trans = torch.zeros_like(self.pivot, requires_grad=True)
         self._opts = (Adam([self.rot], POSE_LR_ROT, row_selective=True), Adam([self.trans], POSE_LR_TRANS, row_selective=True))
         self.shapedirs = shapedirs                                   # (Vv,3,S)
-        self.R = axis_angle_to_matrix(global_rt[:, :3])              # (V,3,3)
         self.dshape = torch.zeros(shapedirs.shape[-1], device=global_rt.device, requires_grad=True)
         self._shape_opt = Adam([self.dshape], SHAPE_LR)
 
@@ -206,7 +205,7 @@ class TrackingRefinement:
         from gasp.model.head.model import axis_angle_to_matrix
 
         with torch.no_grad():
-            R = (axis_angle_to_matrix(self.rot) @ axis_angle_to_matrix(self.global_rt[:, :3])).cpu().double().numpy()
+            R = (axis_angle_to_matrix(self.rot) @ self.R).cpu().double().numpy()
             t = (self.pivot + self.trans).cpu().numpy()
         return np.concatenate([Rotation.from_matrix(R).as_rotvec(), t], 1).astype(np.float32)
 
@@ -332,11 +331,11 @@ def fit(subject: Subject, setting: str, method: str, cfg: Config, prior: GaspPri
 
     faces_c, binding_c = compact_binding(faces, binding)
 
-    pose = TrackingRefinement(torch.as_tensor(views.global_rt, dtype=torch.float32, device=device),
-                              head.shapedirs) if refine_tracking else None
+    tracking = TrackingRefinement(torch.as_tensor(views.global_rt, dtype=torch.float32, device=device),
+                                  head.shapedirs) if refine_tracking else None
 
     def posed(idx):
-        return target.verts[idx] if pose is None else pose.apply(target.verts[idx], idx)
+        return target.verts[idx] if tracking is None else tracking.apply(target.verts[idx], idx)
 
     def render(attrs, idx):
         return splat_frames(attrs, posed(idx), faces_c, binding_c, cfg.avatar, target.K[idx], target.w2c[idx],
@@ -384,8 +383,8 @@ def fit(subject: Subject, setting: str, method: str, cfg: Config, prior: GaspPri
             photo = photometric(*render(stage.frames(base, idx), idx), target.rgb[idx], target.alpha[idx])
             reg = prior_loss(base, ref, w_prior)
             stage.step(photo, reg, idx)
-            if pose is not None:
-                pose.step(idx)
+            if tracking is not None:
+                tracking.step(idx)
             log.append({"stage": name, "step": it, "loss": photo.item() + reg.item(), "photo": photo.item(),
                         "prior": reg.item(), "seconds": round(time.perf_counter() - t0, 4)})
         bar.close()
@@ -400,9 +399,9 @@ def fit(subject: Subject, setting: str, method: str, cfg: Config, prior: GaspPri
         if name == "invert":
             ref = snapshots[name]  # L_prior of the later stages: L2 to the stage-1 attributes
     shape = torch.as_tensor(views.shape, dtype=torch.float32, device=device)
-    if pose is not None:
-        shape = shape + pose.dshape.detach()
+    if tracking is not None:
+        shape = shape + tracking.dshape.detach()
     avatar = Avatar(attrs.detach(), binding, shape,
                     cfg.head, cfg.avatar, list(region_names), mlp, {})
     return FitResult(avatar, reports, log, snapshots, time.perf_counter() - t_start,
-                     LPIPS_NOTES[photometric.lpips_state], None if pose is None else pose.refined())
+                     LPIPS_NOTES[photometric.lpips_state], None if tracking is None else tracking.refined())
