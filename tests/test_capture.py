@@ -205,6 +205,30 @@ def test_photo_capture_is_a_subject(photo_capture, cfg):
     assert (s.masks[0] == data.MASK_LABELS.index("skin")).sum() > 0.05 * H * H
 
 
+def test_matte_keeps_the_head_and_drops_person_regions_that_do_not_touch_it():
+    """A neighbour's arm beside the head (a separate person region) leaves the alpha; the head, its
+    hair beyond the model's silhouette, and the neck stay; shoulders below the chin go."""
+    from gasp.capture.capture import matte
+    from gasp.data import MASK_LABELS
+
+    H = W = 64
+    seg = np.zeros((H, W), np.float32)
+    yy, xx = np.mgrid[:H, :W]
+    head = (xx - 32) ** 2 / 14 ** 2 + (yy - 26) ** 2 / 18 ** 2 <= 1          # hair and face
+    seg[head] = 1.0
+    seg[40:64, 26:38] = 1.0                                                   # neck
+    seg[52:64, 8:56] = 1.0                                                    # shoulders
+    seg[2:20, 52:62] = 1.0                                                    # a neighbour's arm, apart from the head
+    face_ids = np.full((H, W), -1)
+    mesh = ((xx - 32) ** 2 / 11 ** 2 + (yy - 28) ** 2 / 15 ** 2 <= 1) | ((yy >= 40) & (yy < 58) & (abs(xx - 32) <= 5))
+    face_ids[mesh] = 0
+    alpha, labels = matte(seg, face_ids, np.array([0]), ("face",), chin_y=42.0, inside=np.ones((H, W), bool))
+    assert alpha[2:20, 52:62].max() == 0.0                                    # the arm is gone
+    assert alpha[head & ~mesh].mean() > 0.9                                   # hair beyond the model stays
+    assert alpha[45:55, 30:35].mean() > 0.9 and alpha[60:, 10:20].max() < 0.1  # neck stays, shoulders go
+    assert (labels[2:20, 52:62] == MASK_LABELS.index("background")).all()
+
+
 def test_video_capture_tracks_the_true_head(video, rendered, cfg, tmp_path):
     """The mp4 of a rendered subject: every frame tracked, held-out split, head rotation close to the truth."""
     s_true = data.load_subject(rendered).select("video")
@@ -362,6 +386,7 @@ def test_cli_avatar_from_video_refines_its_tracking(video, prior_ckpt, tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     s = json.loads((out / "summary.json").read_text())
     assert s["setting"] == "monocular" and s["psnr_heldout_frames_db"] is not None
+    assert s["psnr_heldout_frames_tracked_poses_db"] is not None and "align_poses_s" in s["seconds"]
     ref = s["tracking_refinement"]
     assert 0 < ref["pose_deg_median"] <= ref["pose_deg_max"] < 30 and ref["identity_change"] > 0
     assert "head poses refined" in r.stdout

@@ -7,6 +7,7 @@ untrained decoder (its output layer is not zero, so every stage has something to
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -259,3 +260,31 @@ def test_fit_refining_the_tracking_returns_poses_and_identity(subject, cfg, prio
     assert 0 < np.abs(res.avatar.shape.numpy() - views.shape).max() < 3
     assert gasp_fit.global_rt is None                                  # off unless asked
     np.testing.assert_array_equal(gasp_fit.avatar.shape.numpy(), views.shape)
+
+
+def test_align_poses_recovers_head_poses_against_a_frozen_avatar(subject, cfg):
+    """Poses knocked 6 degrees and 5 mm off are pulled back to the ones the images were rendered with
+    (the avatar that rendered them, frozen; it does not change)."""
+    from scipy.spatial.transform import Rotation
+
+    from gasp.steps.fit import align_poses
+
+    avatar = true_avatar(cfg)
+    views = subject.select("video")
+    rng = np.random.default_rng(5)
+    axes = rng.standard_normal((len(views), 3))
+    kick = Rotation.from_rotvec(np.radians(6.0) * axes / np.linalg.norm(axes, axis=1, keepdims=True))
+    off = views.global_rt.copy()
+    off[:, :3] = (kick * Rotation.from_rotvec(views.global_rt[:, :3])).as_rotvec()
+    off[:, 3:] += 0.005 * rng.standard_normal((len(views), 3))
+    attrs = avatar.attrs.clone()
+
+    aligned = align_poses(avatar, dataclasses.replace(views, global_rt=off.astype(np.float32)), cfg, passes=30)
+
+    def err_deg(rt):
+        return np.degrees((Rotation.from_rotvec(rt[:, :3]) * Rotation.from_rotvec(views.global_rt[:, :3]).inv()).magnitude())
+    assert aligned.shape == off.shape and np.isfinite(aligned).all()
+    assert np.median(err_deg(aligned)) < 0.5 * np.median(err_deg(off)) and np.median(err_deg(off)) > 5.9
+    assert np.median(np.linalg.norm(aligned[:, 3:] - views.global_rt[:, 3:], axis=1)) < \
+        np.median(np.linalg.norm(off[:, 3:] - views.global_rt[:, 3:], axis=1))
+    assert torch.equal(avatar.attrs, attrs)

@@ -166,8 +166,9 @@ def matte(seg: np.ndarray, face_ids: np.ndarray, face_regions: np.ndarray, regio
     seg (H,W) person probability; face_ids (H,W) the posed head model's triangle per pixel (-1: none);
     face_regions (F,) region index per triangle; chin_y the chin's image row; inside (H,W) pixels
     from within the source image -> alpha (H,W) float32 0..1, labels (H,W) uint8 (gasp.data.MASK_LABELS).
-    Person pixels below the chin that lie outside the head model's silhouette (shoulders, collar)
-    and everything below the model's neck are removed.
+    Person pixels below the chin that lie outside the head model's silhouette (shoulders, collar),
+    everything below the model's neck, and person regions that do not touch the head model's
+    silhouette (a neighbour in a group photo, a hand at the frame's edge) are removed.
     """
     import cv2
 
@@ -182,6 +183,13 @@ def matte(seg: np.ndarray, face_ids: np.ndarray, face_regions: np.ndarray, regio
     keep = ~((rows > chin_y) & ~near_mesh) & (rows <= bottom)
     keep = cv2.GaussianBlur(keep.astype(np.float32), (0, 0), 1.0)  # soft cut, no jagged edge
     alpha = np.clip(seg * keep * inside, 0, 1).astype(np.float32)
+    if mesh.any():
+        n, comp = cv2.connectedComponents((alpha >= 0.5).astype(np.uint8), connectivity=8)
+        ours = np.unique(comp[mesh & (comp > 0)])
+        others = (comp > 0) & ~np.isin(comp, ours)
+        if others.any():  # with their soft rims, but never into the head's own region
+            rim = cv2.dilate(others.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+            alpha[rim & ~np.isin(comp, ours)] = 0.0
     labels = np.zeros((H, W), np.uint8)
     fg = alpha >= 0.5
     region = np.where(mesh, face_regions[np.clip(face_ids, 0, None)], -1)

@@ -87,9 +87,10 @@ def _avatar(args: argparse.Namespace) -> int:
                     max_frames=args.max_frames, overwrite=args.overwrite, progress=not args.no_progress,
                     device=device)
     out = Path(args.out)
-    held = s["psnr_heldout_frames_db"]
+    held, held_tracked = s["psnr_heldout_frames_db"], s["psnr_heldout_frames_tracked_poses_db"]
     print(f"PSNR {s['psnr_input_frames_db']:.2f} dB on the input frame(s)"
-          + (f", {held:.2f} dB on {s['capture']['frames_used']} frames' held-out ones" if held is not None else ""))
+          + (f", {held:.2f} dB on the held-out frames ({held_tracked:.2f} at their tracked poses, before aligning "
+             f"them to the avatar)" if held is not None else ""))
     print(f"time: " + ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in s["seconds"].items()))
     print(f"wrote {out}/: avatar.npz ({s['avatar_bytes'] / 1e6:.2f} MB, {s['n_gaussians']} Gaussians), avatar.ply, "
           f"turntable.mp4, preview.png, summary.json")
