@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from gasp import data  # noqa: E402
 from gasp.camera import orbit_cameras  # noqa: E402
-from gasp.capture.capture import capture, known_pixels  # noqa: E402
+from gasp.capture.capture import capture  # noqa: E402
 from gasp.capture.tracking import carry_refinement  # noqa: E402
 from gasp.capture.correspondence import head_rotation, head_yaw_pitch, rotation_angle_deg  # noqa: E402
 from gasp.capture.make_avatar import make_avatar, psnr_on_views  # noqa: E402
@@ -149,8 +149,7 @@ def tracking_case(subject: data.Subject, setting: str, cfg, prior: GaspPrior, wo
     for name, subj in (("tracked", tracked), ("true", subject)):
         t0 = time.perf_counter()
         # as gasp avatar fits: a tracked video's poses and identity refined with the avatar
-        res = fit(subj, setting, "gasp", cfg, prior, refine_tracking=name == "tracked" and setting == "monocular",
-                  known=known_pixels(subj))
+        res = fit(subj, setting, "gasp", cfg, prior, refine_tracking=name == "tracked" and setting == "monocular")
         out[f"fit_{name}_s"] = time.perf_counter() - t0
         out[f"ring_psnr_{name}_db"] = psnr_on_views(res.avatar, ring, bg)
         if name == "tracked":
@@ -161,8 +160,7 @@ def tracking_case(subject: data.Subject, setting: str, cfg, prior: GaspPrior, wo
                                               shape=res.avatar.shape.numpy())
                 out["rotation_err_refined_deg"] = rotation_errors(refined.global_rt)
                 t0 = time.perf_counter()
-                final = dataclasses.replace(refined, global_rt=align_poses(res.avatar, refined, cfg,
-                                                                           known=known_pixels(tracked)))
+                final = dataclasses.replace(refined, global_rt=align_poses(res.avatar, refined, cfg))
                 out["align_poses_s"] = time.perf_counter() - t0
             out["rotation_err_final_deg"] = rotation_errors(final.global_rt)
             out["identity_err_mm"] = {name: neutral_rms_mm(res.avatar.head, shape, subject.shape) for name, shape in

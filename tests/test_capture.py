@@ -205,25 +205,6 @@ def test_photo_capture_is_a_subject(photo_capture, cfg):
     assert (s.masks[0] == data.MASK_LABELS.index("skin")).sum() > 0.05 * H * H
 
 
-def test_tight_portrait_marks_the_crop_past_its_edge_unknown(astronaut, cfg, tmp_path):
-    """A portrait cut close around the face: the crop reaches past the photo; those pixels' colour is
-    unknown (known_pixels), and their alpha is the head model's silhouette, not a cut at the edge."""
-    from PIL import Image
-
-    from gasp.capture.capture import known_pixels
-
-    tight = tmp_path / "tight.png"
-    Image.open(astronaut).crop((150, 90, 320, 230)).save(tight)             # the top of the head cut off
-    res = capture(tight, tmp_path / "cap", cfg, progress=False)
-    s = data.load_subject(res.subject_dir)
-    assert res.summary["source_px"] == [170, 140]
-    known = known_pixels(s)
-    assert known is not None and known.shape == (s.height, s.width)
-    assert 0.2 < known.mean() < 0.95                           # the crop (2.4 face heights) is wider than the photo
-    outside = s.images[0, ..., 3][~known]
-    assert outside.max() > 0.9 and outside.min() == 0.0          # the top of the head, and empty corners
-
-
 def test_matte_keeps_the_head_and_drops_person_regions_that_do_not_touch_it():
     """A neighbour's arm beside the head (a separate person region) leaves the alpha; the head, its
     hair beyond the model's silhouette, and the neck stay; shoulders below the chin go."""

@@ -288,37 +288,3 @@ def test_align_poses_recovers_head_poses_against_a_frozen_avatar(subject, cfg):
     assert np.median(np.linalg.norm(aligned[:, 3:] - views.global_rt[:, 3:], axis=1)) < \
         np.median(np.linalg.norm(off[:, 3:] - views.global_rt[:, 3:], axis=1))
     assert torch.equal(avatar.attrs, attrs)
-
-
-def test_unknown_colours_neither_count_nor_pull(subject, cfg):
-    """Target.loss with `known`: the colours the images hold outside the known pixels change neither
-    the loss nor its gradient; colours inside do, and so does the alpha outside."""
-    from gasp.steps import losses
-
-    views = fit_views(subject, "monocular")
-    H, W = views.height, views.width
-    known = np.ones((H, W), bool)
-    known[: H // 3] = False                                     # the top third lies past the photo's edge
-    photometric = losses.Photometric(cfg.fit, cfg.metrics)
-    idx = torch.arange(2)
-    rng = torch.Generator().manual_seed(0)
-    rgb0, alpha0 = torch.rand(2, H, W, 3, generator=rng), torch.rand(2, H, W, 1, generator=rng)
-
-    def loss_and_grad(images):
-        t = make_target(dataclasses.replace(views, images=images), build_head_model(cfg.head), torch.ones(3), "cpu", known)
-        rgb, alpha = rgb0.clone().requires_grad_(True), alpha0.clone().requires_grad_(True)
-        loss = t.loss(photometric, rgb, alpha, idx)
-        loss.backward()
-        return loss.item(), rgb.grad, alpha.grad
-
-    def changed(rows, channels):
-        images = views.images.copy()
-        images[:, rows, :, channels] = 1 - images[:, rows, :, channels]
-        return images
-
-    base = loss_and_grad(views.images)
-    out = loss_and_grad(changed(slice(0, H // 3), slice(0, 3)))
-    assert out[0] == pytest.approx(base[0], rel=1e-6)
-    assert torch.allclose(out[1], base[1], atol=1e-8) and torch.allclose(out[2], base[2], atol=1e-8)
-    assert abs(loss_and_grad(changed(slice(H // 2, H), slice(0, 3)))[0] - base[0]) > 1e-3
-    assert abs(loss_and_grad(changed(slice(0, H // 3), slice(3, 4)))[0] - base[0]) > 1e-3

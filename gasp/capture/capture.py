@@ -128,41 +128,19 @@ def framing(landmarks: np.ndarray, lmap: LandmarkMap) -> tuple[np.ndarray, float
     return centre - side / 2, side
 
 
-def _crop_matrix(corner: np.ndarray, side: float, out: int) -> np.ndarray:
-    """(2,3) source pixel -> output pixel of the square crop."""
+def crop_frames(frames: np.ndarray, corner: np.ndarray, side: float, out: int) -> tuple[np.ndarray, np.ndarray]:
+    """The square crop of each frame (T,H,W,3), resized to out x out -> (rgb (T,out,out,3) uint8,
+    inside (out,out) bool: which output pixels come from inside the source image)."""
+    import cv2
+
     s = out / side
-    return np.array([[s, 0, -corner[0] * s], [0, s, -corner[1] * s]])
-
-
-def crop_frames(frames: np.ndarray, corner: np.ndarray, side: float, out: int) -> np.ndarray:
-    """The square crop of each frame (T,H,W,3), resized to out x out -> (T,out,out,3) uint8 (past the
-    source's edge: its edge pixels repeated; `inside_source` says where)."""
-    import cv2
-
-    interp = cv2.INTER_AREA if out < side else cv2.INTER_CUBIC
-    M = _crop_matrix(corner, side, out)
-    return np.stack([cv2.warpAffine(f, M, (out, out), flags=interp, borderMode=cv2.BORDER_REPLICATE) for f in frames])
-
-
-def inside_source(corner: np.ndarray, side: float, width: int, height: int, out: int) -> np.ndarray:
-    """(out,out) bool: which pixels of the crop come from inside the width x height source."""
-    import cv2
-
-    ones = np.ones((height, width), np.uint8)
-    return cv2.warpAffine(ones, _crop_matrix(corner, side, out), (out, out), flags=cv2.INTER_NEAREST, borderValue=0) > 0
-
-
-def known_pixels(subject) -> np.ndarray | None:
-    """(H,W) bool: the pixels of a capture (gasp/data.py Subject of domain "capture") that come from
-    its photo or video; the colour of the rest of the crop is unknown (`fit(known=...)` ignores it;
-    its alpha is the head model's silhouette, `matte`). None when
-    every pixel is known or the subject is not a capture."""
-    c = subject.meta.get("capture") or {}
-    if "source_px" not in c:
-        return None
-    crop = c["crop"]
-    inside = inside_source(np.asarray(crop["corner_px"]), crop["side_px"], *c["source_px"], crop["resolution"])
-    return None if inside.all() else inside
+    M = np.array([[s, 0, -corner[0] * s], [0, s, -corner[1] * s]])   # source pixel -> output pixel
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+    rgb = np.stack([cv2.warpAffine(f, M, (out, out), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+                    for f in frames])
+    ones = np.ones(frames.shape[1:3], np.uint8)
+    inside = cv2.warpAffine(ones, M, (out, out), flags=cv2.INTER_NEAREST, borderValue=0) > 0
+    return rgb, inside
 
 
 def intrinsics(media: Media, focal_35mm: float | None, corner: np.ndarray, side: float, out: int) -> tuple[np.ndarray, str]:
@@ -190,9 +168,7 @@ def matte(seg: np.ndarray, face_ids: np.ndarray, face_regions: np.ndarray, regio
     from within the source image -> alpha (H,W) float32 0..1, labels (H,W) uint8 (gasp.data.MASK_LABELS).
     Person pixels below the chin that lie outside the head model's silhouette (shoulders, collar),
     everything below the model's neck, and person regions that do not touch the head model's
-    silhouette (a neighbour in a group photo, a hand at the frame's edge) are removed. Pixels
-    outside the source image (a crop past a close portrait's edge) take the head model's
-    silhouette as their alpha: where the head is, roughly, though not its colour (known_pixels).
+    silhouette (a neighbour in a group photo, a hand at the frame's edge) are removed.
     """
     import cv2
 
@@ -206,8 +182,7 @@ def matte(seg: np.ndarray, face_ids: np.ndarray, face_regions: np.ndarray, regio
     bottom = np.flatnonzero(mesh.any(1)).max() if mesh.any() else H
     keep = ~((rows > chin_y) & ~near_mesh) & (rows <= bottom)
     keep = cv2.GaussianBlur(keep.astype(np.float32), (0, 0), 1.0)  # soft cut, no jagged edge
-    silhouette = cv2.GaussianBlur(mesh.astype(np.float32), (0, 0), 1.0)
-    alpha = np.clip(np.where(inside, seg * keep, silhouette), 0, 1).astype(np.float32)
+    alpha = np.clip(seg * keep * inside, 0, 1).astype(np.float32)
     if mesh.any():
         n, comp = cv2.connectedComponents((alpha >= 0.5).astype(np.uint8), connectivity=8)
         ours = np.unique(comp[mesh & (comp > 0)])
@@ -233,7 +208,7 @@ def _segmented_frames(frames: np.ndarray, tracker: FaceTracker, corner: np.ndarr
     model); computed only for the frames that need it."""
     def segment(t: int) -> np.ndarray:
         mask = tracker.segment(frames[t])[None, ..., None].repeat(3, -1)
-        return crop_frames(mask, corner, side, out)[0, ..., 0]
+        return crop_frames(mask, corner, side, out)[0][0, ..., 0]
     return segment
 
 
@@ -268,10 +243,9 @@ def capture(input_path: str | Path, out_dir: str | Path, cfg: Config, face: int 
         lms = np.stack([d.landmarks for d in dets])
         corner, side = framing(lms, lmap)
         frames = media.frames[[d.frame for d in dets]]
-        rgb = crop_frames(frames, corner, side, R)
-        inside = inside_source(corner, side, media.width, media.height, R)
+        rgb, inside = crop_frames(frames, corner, side, R)
         seg_px = max(R, SEGMENT_PX)
-        hi = crop_frames(frames, corner, side, seg_px)
+        hi, _ = crop_frames(frames, corner, side, seg_px)
         seg = np.stack([cv2.resize(tracker.segment(f), (R, R), interpolation=cv2.INTER_AREA) for f in hi])
         timings["landmarks_s"] = time.perf_counter() - t0
         segmented_frames = _segmented_frames(frames, tracker, corner, side, R)
@@ -325,7 +299,6 @@ def capture(input_path: str | Path, out_dir: str | Path, cfg: Config, face: int 
         "source": str(Path(input_path)), "kind": media.kind if video else "image", **stats,
         "frame_names": [media.names[d.frame] for d in dets],
         "face_box_px": [float(d.box.size) for d in dets],
-        "source_px": [media.width, media.height],
         "crop": {"corner_px": corner.tolist(), "side_px": float(side), "resolution": R},
         "segmentation_fallback_frames": fallbacks,
         "focal_px": float(tr.K[0, 0]), "focal_source": focal_source + (" (refined by tracking)" if video else ""),

@@ -38,9 +38,8 @@ def resolve_prior(prior: str | Path | None) -> Path:
     return path
 
 
-def psnr_on_views(avatar, views, background, known: np.ndarray | None = None) -> float | None:
-    """Mean PSNR (dB) of the avatar against a selection of its subject's views, composited on the
-    background; over the `known` pixels (H,W) bool only, when given (capture.known_pixels)."""
+def psnr_on_views(avatar, views, background) -> float | None:
+    """Mean PSNR (dB) of the avatar against a selection of its subject's views, composited on the background."""
     import torch
 
     from gasp.metrics.images import composite_rgba
@@ -51,8 +50,7 @@ def psnr_on_views(avatar, views, background, known: np.ndarray | None = None) ->
         return None
     rgb, _ = avatar.render(Motion.from_subject(views), views.K, views.w2c, views.width, views.height, background)
     gt = composite_rgba(torch.from_numpy(views.images), background)
-    mask = None if known is None else torch.as_tensor(known, dtype=torch.float32)[None, None].expand(len(views), -1, -1, -1)
-    return float(psnr(rgb.clamp(0, 1).permute(0, 3, 1, 2).cpu(), gt.permute(0, 3, 1, 2), mask).mean())
+    return float(psnr(rgb.clamp(0, 1).permute(0, 3, 1, 2).cpu(), gt.permute(0, 3, 1, 2)).mean())
 
 
 def _refined_subject(subject, setting: str, res):
@@ -109,7 +107,7 @@ def make_avatar(input_path: str | Path, out_dir: str | Path, cfg: Config, prior:
 
     import torch
 
-    from gasp.capture.capture import capture, known_pixels
+    from gasp.capture.capture import capture
     from gasp.data import load_subject
     from gasp.io import atomic_write_json, atomic_write_text
     from gasp.metrics.images import background_rgb, composite_rgba
@@ -146,9 +144,8 @@ def make_avatar(input_path: str | Path, out_dir: str | Path, cfg: Config, prior:
     # view cannot tell a pose or skull change from a texture change (measured: dlib's identity distance
     # on the astronaut 0.56 -> 0.70 with refined poses, no face found with a refined identity)
     video = setting == "monocular"
-    known = known_pixels(subject)  # a crop reaching past the photo's edge: those pixels say nothing
     res = fit(subject, setting, "gasp", cfg, gasp_prior, device=device, echo=echo, progress=progress,
-              refine_tracking=video, known=known)
+              refine_tracking=video)
     steps.update({f"fit_{r.name}_s": r.seconds for r in res.stages})
     avatar = res.avatar
     avatar.meta = {"method": "gasp", "setting": setting, "subject": subject.id, "source": str(input_path),
@@ -160,9 +157,9 @@ def make_avatar(input_path: str | Path, out_dir: str | Path, cfg: Config, prior:
         # the fit's few steps per frame leave the others a little off (docs/capture.md)
         t0 = time.perf_counter()
         refined = _refined_subject(subject, setting, res)
-        psnr_test_tracked = psnr_on_views(avatar, refined.select(split="test"), bg, known)
+        psnr_test_tracked = psnr_on_views(avatar, refined.select(split="test"), bg)
         final = dataclasses.replace(refined, global_rt=align_poses(avatar, refined, cfg, device=device,
-                                                                    progress=progress, known=known))
+                                                                    progress=progress))
         refinement = _store_tracking(subject, final)
         subject = final
         steps["align_poses_s"] = time.perf_counter() - t0
@@ -172,7 +169,7 @@ def make_avatar(input_path: str | Path, out_dir: str | Path, cfg: Config, prior:
     t0 = time.perf_counter()
     views = subject.select("video" if setting == "monocular" else "single")
     train, test = views.select(split="train"), views.select(split="test")
-    psnr_train, psnr_test = psnr_on_views(avatar, train, bg, known), psnr_on_views(avatar, test, bg, known)
+    psnr_train, psnr_test = psnr_on_views(avatar, train, bg), psnr_on_views(avatar, test, bg)
     steps["evaluate_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

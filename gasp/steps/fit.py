@@ -84,8 +84,7 @@ def fit_views(subject: Subject, setting: str) -> Subject:
 @dataclass
 class Target:
     """Fit views as tensors: rgb (V,H,W,3) composited on the background, alpha (V,H,W,1), K (V,3,3),
-    w2c (V,4,4), verts (V,Vv,3) the posed mesh per view, cond (V,E+3) expression condition;
-    known (H,W,1) bool or None: the pixels whose colour the images know."""
+    w2c (V,4,4), verts (V,Vv,3) the posed mesh per view, cond (V,E+3) expression condition."""
     rgb: Tensor
     alpha: Tensor
     K: Tensor
@@ -94,24 +93,12 @@ class Target:
     cond: Tensor
     width: int
     height: int
-    known: Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.rgb)
 
-    def loss(self, photometric: losses.Photometric, rgb: Tensor, alpha: Tensor, idx: Tensor) -> Tensor:
-        """The photometric loss of renders rgb (B,H,W,3), alpha (B,H,W,1) of views idx (B,). Pixels
-        whose colour is unknown take the render's own colour as their target (detached), so no colour
-        term pulls on them; their alpha still counts (a capture puts the head model's silhouette
-        there: without any alpha target, Gaussians grow into the unknown region as long streaks)."""
-        gt_rgb = self.rgb[idx]
-        if self.known is not None:
-            gt_rgb = torch.where(self.known, gt_rgb, rgb.detach())
-        return photometric(rgb, alpha, gt_rgb, self.alpha[idx])
 
-
-def make_target(views: Subject, head, background: Tensor, device, known: np.ndarray | None = None) -> Target:
-    """known: (H,W) bool, the pixels whose colour the images know (None: all)."""
+def make_target(views: Subject, head, background: Tensor, device) -> Target:
     t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=device)  # noqa: E731
     img = t(views.images)
     alpha = img[..., 3:4]
@@ -120,12 +107,8 @@ def make_target(views: Subject, head, background: Tensor, device, known: np.ndar
     with torch.no_grad():
         shape = t(views.shape).unsqueeze(0).expand(len(views), -1)
         verts = head.verts(shape, t(motion.expr), t(motion.jaw), t(motion.neck), t(motion.global_rt))
-    if known is not None:
-        if known.shape != (views.height, views.width):
-            raise FitError(f"{views.dir}: known pixels: shape {known.shape}, expected ({views.height}, {views.width})")
-        known = None if known.all() else torch.as_tensor(known, device=device)[..., None]
     return Target(rgb, alpha, t(views.K), t(views.w2c), verts, motion_condition(motion, device),
-                  views.width, views.height, known)
+                  views.width, views.height)
 
 
 class Adam:
@@ -235,17 +218,16 @@ class TrackingRefinement:
 
 
 def align_poses(avatar: Avatar, views: Subject, cfg: Config, passes: int = ALIGN_PASSES, device: str | torch.device = "cpu",
-                seed: int = 0, progress: bool = False, known: np.ndarray | None = None) -> np.ndarray:
+                seed: int = 0, progress: bool = False) -> np.ndarray:
     """Each view's head pose aligned to the frozen avatar: views (V) of a tracked capture (images
     loaded, global_rt the poses to start from) -> (V,6) global_rt. Only per-view rotation and
     position corrections (TrackingRefinement without the identity) learn, from the fitting loss;
     the avatar does not change. What test-time pose optimisation does before a pose-free novel-view
     evaluation, and what a capture's held-out frames need: the fit refined only the frames it saw,
-    and a tracked pose is a few degrees off (docs/capture.md). known: as in `fit`."""
+    and a tracked pose is a few degrees off (docs/capture.md)."""
     avatar = avatar.to(device)
     background = torch.tensor(background_rgb(cfg.eval.background), device=device)
-    target = make_target(dataclasses.replace(views, shape=avatar.shape.cpu().numpy()), avatar.head, background, device,
-                         known)
+    target = make_target(dataclasses.replace(views, shape=avatar.shape.cpu().numpy()), avatar.head, background, device)
     tracking = TrackingRefinement(torch.as_tensor(views.global_rt, dtype=torch.float32, device=device),
                                   avatar.head.shapedirs, identity=False)
     faces, binding = compact_binding(avatar.head.faces, avatar.binding)
@@ -259,7 +241,7 @@ def align_poses(avatar: Avatar, views: Subject, cfg: Config, passes: int = ALIGN
             attrs = avatar.frame_attributes(motion.take(idx.numpy()))
         rgb, alpha = splat_frames(attrs, tracking.apply(target.verts[idx], idx), faces, binding, avatar.avatar_cfg,
                                   target.K[idx], target.w2c[idx], target.width, target.height, background)
-        target.loss(photometric, rgb, alpha, idx).backward()
+        photometric(rgb, alpha, target.rgb[idx], target.alpha[idx]).backward()
         tracking.step(idx)
     return tracking.refined()
 
@@ -350,14 +332,12 @@ def gaussian_visibility(attrs: Tensor, verts: Tensor, target: Target, faces: Ten
 
 def fit(subject: Subject, setting: str, method: str, cfg: Config, prior: GaspPrior | None = None,
         device: str | torch.device = "cpu", seed: int = 0, echo: Callable[[str], None] | None = None,
-        progress: bool = False, refine_tracking: bool = False, known: np.ndarray | None = None) -> FitResult:
+        progress: bool = False, refine_tracking: bool = False) -> FitResult:
     """Fit `method` to the `setting` views of `subject` (images loaded). `prior` is required by the
     methods that start from it and ignored by the others (it is copied, never modified).
     `progress`: a progress bar per stage (stderr). `refine_tracking`: learn corrections of the head
     poses and the identity in every stage (TrackingRefinement; for tracked videos, whose parameters
-    are estimates); the avatar takes the refined identity, FitResult.global_rt the refined poses.
-    `known`: (H,W) bool, the pixels whose colour the images know (a capture's crop can reach past
-    its photo's edge; the loss ignores the colour of the rest, Target.loss); None: all."""
+    are estimates); the avatar takes the refined identity, FitResult.global_rt the refined poses."""
     spec = method_spec(method)
     if spec.from_prior and prior is None:
         raise FitError(f"method {method!r} needs a prior checkpoint (--prior)")
@@ -366,7 +346,7 @@ def fit(subject: Subject, setting: str, method: str, cfg: Config, prior: GaspPri
     head = head_model(cfg.head, str(device))
     background = torch.tensor(background_rgb(cfg.eval.background), device=device)
     views = fit_views(subject, setting)
-    target = make_target(views, head, background, device, known)
+    target = make_target(views, head, background, device)
     faces = head.faces
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -401,7 +381,8 @@ def fit(subject: Subject, setting: str, method: str, cfg: Config, prior: GaspPri
 
     def photo_on_loss_views(stage: _Stage) -> float:
         with torch.no_grad():
-            return target.loss(photometric, *render(stage.frames(stage.base(), loss_idx), loss_idx), loss_idx).item()
+            return photometric(*render(stage.frames(stage.base(), loss_idx), loss_idx), target.rgb[loss_idx],
+                               target.alpha[loss_idx]).item()
 
     reports, log, snapshots = [], [], {}
     photo_now = None  # photometric loss of the current attributes on the loss views (unchanged between stages)
@@ -435,7 +416,7 @@ def fit(subject: Subject, setting: str, method: str, cfg: Config, prior: GaspPri
             bar.update(1)
             idx = torch.randperm(len(target), generator=gen)[:cfg.fit.batch_size]
             base = stage.base()
-            photo = target.loss(photometric, *render(stage.frames(base, idx), idx), idx)
+            photo = photometric(*render(stage.frames(base, idx), idx), target.rgb[idx], target.alpha[idx])
             reg = prior_loss(base, ref, w_prior)
             stage.step(photo, reg, idx)
             if tracking is not None:
