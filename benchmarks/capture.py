@@ -128,7 +128,9 @@ def tracking_case(subject: data.Subject, setting: str, cfg, prior: GaspPrior, wo
     cap = capture(src, work / f"{subject.id}_{setting}", cfg, progress=False, overwrite=True)
     capture_s = time.perf_counter() - t0
     tracked = data.load_subject(cap.subject_dir)
-    n = min(len(tracked), len(true))
+    # the true views of the frames the capture kept (a frame without a face is skipped): "name.mp4#k" is frame k
+    true = true.take([int(name.rsplit("#", 1)[1]) if "#" in name else 0 for name in cap.summary["frame_names"]])
+    n = len(tracked)
 
     def rotation_errors(global_rt: np.ndarray) -> dict:
         err = [rotation_angle_deg(head_rotation(tracked.w2c[i], global_rt[i], tracked.neck[i]),
@@ -141,7 +143,8 @@ def tracking_case(subject: data.Subject, setting: str, cfg, prior: GaspPrior, wo
 
     bg = background_rgb(cfg.eval.background)
     ring = subject.select("ring")
-    out = {"subject": subject.id, "setting": setting, "frames": n, "capture_s": capture_s,
+    out = {"subject": subject.id, "setting": setting, "frames": n, "frames_skipped": len(frames) - n,
+           "capture_s": capture_s,
            "landmark_reproj_px": cap.summary["landmark_reproj_px"]["mean"],
            "rotation_err_deg": rotation_errors(tracked.global_rt),
            "true_yaw_range_deg": [float(min(yaws)), float(max(yaws))], "focal_err_pct": float(focal_err),

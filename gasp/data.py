@@ -115,7 +115,11 @@ class Subject:
 
     def select(self, group: str | None = None, split: str | None = None) -> "Subject":
         """The views of one protocol group and/or split (None = any), in their stored order."""
-        idx = self.indices(group, split)
+        return self.take(self.indices(group, split))
+
+    def take(self, idx) -> "Subject":
+        """The views at positions idx (in that order)."""
+        idx = np.asarray(idx, dtype=int)
         per_view = {k: getattr(self, k)[idx] for k in ("K", "w2c", "groups", "splits", "expr", "jaw", "neck",
                                                        "global_rt")}
         for k in ("images", "masks"):

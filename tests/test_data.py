@@ -35,6 +35,9 @@ def test_round_trip_and_select(tmp_path):
     assert s.w2c[3, 2, 3] == 4.0
     v = s.select("video", "train")
     assert v.view_ids == ["001"] and v.images.shape[0] == 1 and v.expr.shape == (1, 3)
+    t = s.take([3, 0])  # any views, in the order given
+    assert t.view_ids == ["003", "000"] and t.w2c[0, 2, 3] == 4.0 and t.masks.shape[0] == 2
+    assert list(t.groups) == ["ring", "video"] and t.images[1, 0, 0, 0] == 0.0
     assert data.validate(d) == []
     data.write_manifest(tmp_path / "eval", "eval", ["e0000"], {"seed": 0})
     assert data.validate(tmp_path) == [] and data.list_subjects(tmp_path / "eval") == ["e0000"]
