@@ -43,6 +43,7 @@ from gasp.capture.capture import capture  # noqa: E402
 from gasp.capture.tracking import carry_refinement  # noqa: E402
 from gasp.capture.correspondence import head_rotation, head_yaw_pitch, rotation_angle_deg  # noqa: E402
 from gasp.capture.make_avatar import make_avatar, psnr_on_views  # noqa: E402
+from gasp.capture.media import frame_index  # noqa: E402
 from gasp.config import load_config  # noqa: E402
 from gasp.io import atomic_path, atomic_write_json  # noqa: E402
 from gasp.metrics.images import background_rgb, composite_rgba  # noqa: E402
@@ -128,8 +129,7 @@ def tracking_case(subject: data.Subject, setting: str, cfg, prior: GaspPrior, wo
     cap = capture(src, work / f"{subject.id}_{setting}", cfg, progress=False, overwrite=True)
     capture_s = time.perf_counter() - t0
     tracked = data.load_subject(cap.subject_dir)
-    # the true views of the frames the capture kept (a frame without a face is skipped): "name.mp4#k" is frame k
-    true = true.take([int(name.rsplit("#", 1)[1]) if "#" in name else 0 for name in cap.summary["frame_names"]])
+    true = true.take([frame_index(name) for name in cap.summary["frame_names"]])  # a frame without a face is skipped
     n = len(tracked)
 
     def rotation_errors(global_rt: np.ndarray) -> dict:

@@ -16,7 +16,7 @@ from gasp import data
 from gasp.capture.capture import capture
 from gasp.capture.correspondence import MAP_FILE, LandmarkMap, head_rotation, head_yaw_pitch, rotation_angle_deg
 from gasp.capture.landmarks import FaceTracker
-from gasp.capture.media import CaptureError, read_media
+from gasp.capture.media import CaptureError, frame_index, read_media
 from gasp.capture.tracking import track
 from gasp.config import load_config
 from gasp.model.fitted_avatar import head_model
@@ -256,6 +256,7 @@ def test_video_frames_without_a_face_are_skipped_and_counted(rendered, cfg, tmp_
     res = capture(path, tmp_path / "out", cfg, progress=False)
     assert res.summary["frames_read"] == 5 and res.summary["frames_used"] == 4
     assert res.summary["frames_skipped"] == ["gaps.mp4#2: no face"]
+    assert [frame_index(n) for n in res.summary["frame_names"]] == [0, 1, 3, 4]  # each kept frame's source frame
 
 
 # ------------------------------------------------------------------------------------------------

@@ -79,6 +79,16 @@ def read_image(path: Path) -> tuple[np.ndarray, float | None]:
     return arr, focal
 
 
+def frame_name(path: Path, index: int) -> str:
+    """A video frame's name, "clip.mp4#12": where it came from (summaries, error messages)."""
+    return f"{path.name}#{index}"
+
+
+def frame_index(name: str) -> int:
+    """The frame number in a name from frame_name ("clip.mp4#12" -> 12); a still image is frame 0."""
+    return int(name.rsplit("#", 1)[1]) if "#" in name else 0
+
+
 def read_video(path: Path, max_frames: int) -> tuple[np.ndarray, list[str], float, list[str]]:
     """Evenly sampled frames (T,H,W,3) uint8 of a video, their names, the video's fps and skipped frames."""
     import imageio.v2 as imageio
@@ -108,7 +118,7 @@ def read_video(path: Path, max_frames: int) -> tuple[np.ndarray, list[str], floa
                 if not frames and i == 0:
                     raise CaptureError(f"{path}#0: could not decode the first frame (unsupported codec or "
                                        f"corrupt file): {type(e).__name__}: {e}") from None
-                skipped.append(f"{path.name}#{i}: decode error ({type(e).__name__})")
+                skipped.append(f"{frame_name(path, i)}: decode error ({type(e).__name__})")
                 break
             if keep is not None and i not in keep:
                 continue
@@ -116,7 +126,7 @@ def read_video(path: Path, max_frames: int) -> tuple[np.ndarray, list[str], floa
             if frame.ndim == 2:
                 frame = np.repeat(frame[..., None], 3, axis=2)
             frames.append(frame[..., :3].astype(np.uint8))
-            names.append(f"{path.name}#{i}")
+            names.append(frame_name(path, i))
     finally:
         reader.close()
     if not frames:
