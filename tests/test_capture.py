@@ -207,8 +207,9 @@ def test_photo_capture_is_a_subject(photo_capture, cfg):
 
 def test_matte_keeps_the_head_and_drops_person_regions_that_do_not_touch_it():
     """A neighbour's arm beside the head (a separate person region) leaves the alpha; the head, its
-    hair beyond the model's silhouette, and the neck stay; shoulders below the chin go."""
-    from gasp.capture.capture import matte
+    hair beyond the model's silhouette, and the neck stay; shoulders below the chin go; an arm that
+    touches the hair is cut where it lies farther from the head model than hair reaches."""
+    from gasp.capture.capture import HAIR_REACH_CM, matte
     from gasp.data import MASK_LABELS
 
     H = W = 64
@@ -219,14 +220,21 @@ def test_matte_keeps_the_head_and_drops_person_regions_that_do_not_touch_it():
     seg[40:64, 26:38] = 1.0                                                   # neck
     seg[52:64, 8:56] = 1.0                                                    # shoulders
     seg[2:20, 52:62] = 1.0                                                    # a neighbour's arm, apart from the head
+    seg[25:31, 0:20] = 1.0                                                    # an arm that touches the hair
     face_ids = np.full((H, W), -1)
     mesh = ((xx - 32) ** 2 / 11 ** 2 + (yy - 28) ** 2 / 15 ** 2 <= 1) | ((yy >= 40) & (yy < 58) & (abs(xx - 32) <= 5))
     face_ids[mesh] = 0
-    alpha, labels = matte(seg, face_ids, np.array([0]), ("face",), chin_y=42.0, inside=np.ones((H, W), bool))
-    assert alpha[2:20, 52:62].max() == 0.0                                    # the arm is gone
+    args = (face_ids, np.array([0]), ("face",), 42.0, np.ones((H, W), bool))   # chin at row 42
+    alpha, labels = matte(seg, *args, px_per_cm=10.0)                          # a close-up: everything within reach
+    assert alpha[2:20, 52:62].max() == 0.0                                    # the arm apart is gone
     assert alpha[head & ~mesh].mean() > 0.9                                   # hair beyond the model stays
     assert alpha[45:55, 30:35].mean() > 0.9 and alpha[60:, 10:20].max() < 0.1  # neck stays, shoulders go
     assert (labels[2:20, 52:62] == MASK_LABELS.index("background")).all()
+    assert alpha[26:30, :18].min() > 0.9                                      # the touching arm stays
+    alpha, _ = matte(seg, *args, px_per_cm=1.0)     # farther: hair reaches x = 21 - HAIR_REACH_CM
+    reach = int(21 - HAIR_REACH_CM)
+    assert alpha[26:30, :reach - 3].max() < 0.1 and alpha[26:30, reach + 3:18].min() > 0.9
+    assert alpha[head & ~mesh].mean() > 0.9
 
 
 def test_video_capture_tracks_the_true_head(video, rendered, cfg, tmp_path):
