@@ -217,6 +217,90 @@ class TrackingRefinement:
         return np.concatenate([Rotation.from_matrix(R).as_rotvec(), t], 1).astype(np.float32)
 
 
+class HeadSimilarity:
+    """One similarity of the head in its own frame, shared by all views: scaled by s about the head's
+    position p, turned by Q, shifted by u (metres, head frame): verts' = p + R (s Q R^T (verts - p) + u),
+    R = the view's head rotation (global, then neck, as `gasp.capture.correspondence.head_rotation`;
+    p does not follow the neck, which moves it by a millimetre at the eval videos' neck angles).
+    A monocular capture fixes the head only up to such a similarity (its size against its distance
+    under an unknown focal length, and the tracker's own frame): the capture benchmark aligns it on
+    the fit frames before scoring new views, as pose-free novel-view evaluations align their cameras
+    on the training views. global_rt (V,6), neck (V,3): the views' head poses."""
+
+    def __init__(self, global_rt: Tensor, neck: Tensor):
+        self.R, self.pivot = _head_frames(global_rt, neck)                                 # (V,3,3), (V,3)
+        self.log_scale = torch.zeros(1, device=global_rt.device, requires_grad=True)
+        self.rot = torch.zeros(3, device=global_rt.device, requires_grad=True)             # Q, axis-angle
+        self.shift = torch.zeros(3, device=global_rt.device, requires_grad=True)           # u
+        self._opts = (Adam([self.log_scale, self.rot], POSE_LR_ROT), Adam([self.shift], POSE_LR_TRANS))
+
+    def apply(self, verts: Tensor, idx: Tensor) -> Tensor:
+        """verts (B,Vv,3) posed meshes of views idx (B,) -> the transformed meshes."""
+        from gasp.model.head.model import axis_angle_to_matrix
+
+        R, p = self.R[idx], self.pivot[idx, None]
+        local = (verts - p) @ R                                      # head frame
+        moved = self.log_scale.exp() * local @ axis_angle_to_matrix(self.rot).T + self.shift
+        return p + moved @ R.transpose(1, 2)
+
+    def step(self, idx: Tensor) -> None:
+        for opt in self._opts:
+            opt.step()
+            opt.zero_grad()
+
+    @property
+    def scale(self) -> float:
+        return float(self.log_scale.detach().exp())
+
+    def cameras(self, w2c: np.ndarray, global_rt: np.ndarray, neck: np.ndarray) -> np.ndarray:
+        """w2c (T,4,4) of views whose heads are posed by global_rt (T,6), neck (T,3) -> (T,4,4) rigid
+        cameras that see the head as transformed by this similarity. A similarity of the scene equals
+        a rigid move of the camera with its translation divided by s (splatting's image does not change
+        when camera space is scaled), so a renderer needs no change."""
+        from gasp.model.head.model import axis_angle_to_matrix
+
+        f64 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
+        with torch.no_grad():
+            Rs, ps = (a.numpy() for a in _head_frames(f64(global_rt), f64(neck)))
+            Q = axis_angle_to_matrix(self.rot.detach().cpu().double()).numpy()
+            s, u = self.scale, self.shift.detach().cpu().double().numpy()
+        out = np.array(w2c, np.float64)
+        for j, (R, p) in enumerate(zip(Rs, ps)):
+            M = R @ Q @ R.T
+            b = p - s * M @ p + R @ u                                  # world: x -> s M x + b
+            out[j, :3, :3] = w2c[j][:3, :3] @ M
+            out[j, :3, 3] = (w2c[j][:3, :3] @ b + w2c[j][:3, 3]) / s
+        return out.astype(np.asarray(w2c).dtype)
+
+
+def _head_frames(global_rt: Tensor, neck: Tensor) -> tuple[Tensor, Tensor]:
+    """global_rt (V,6), neck (V,3) -> the head's rotation (V,3,3) (global, then neck) and position (V,3)."""
+    from gasp.model.head.model import axis_angle_to_matrix
+
+    return axis_angle_to_matrix(global_rt[:, :3]) @ axis_angle_to_matrix(neck), global_rt[:, 3:].clone()
+
+
+def _align(avatar: Avatar, views: Subject, cfg: Config, correction, passes: int, device, seed: int,
+           progress: bool, desc: str) -> None:
+    """Adam steps on `correction` (apply(verts, idx) -> verts, step(idx)) against views (images loaded)
+    with the avatar frozen, from the fitting loss: ALIGN_BATCH views a step, `passes` over them."""
+    background = torch.tensor(background_rgb(cfg.eval.background), device=device)
+    target = make_target(dataclasses.replace(views, shape=avatar.shape.cpu().numpy()), avatar.head, background, device)
+    faces, binding = compact_binding(avatar.head.faces, avatar.binding)
+    motion = Motion.from_subject(views)
+    photometric = losses.Photometric(cfg.fit, cfg.metrics)
+    gen = torch.Generator().manual_seed(seed)
+    steps = int(np.ceil(passes * len(target) / ALIGN_BATCH))
+    for _ in tqdm(range(steps), desc=desc, unit="step", disable=not progress, leave=False, mininterval=0.5):
+        idx = torch.randperm(len(target), generator=gen)[:ALIGN_BATCH]
+        with torch.no_grad():
+            attrs = avatar.frame_attributes(motion.take(idx.numpy()))
+        rgb, alpha = splat_frames(attrs, correction.apply(target.verts[idx], idx), faces, binding, avatar.avatar_cfg,
+                                  target.K[idx], target.w2c[idx], target.width, target.height, background)
+        photometric(rgb, alpha, target.rgb[idx], target.alpha[idx]).backward()
+        correction.step(idx)
+
+
 def align_poses(avatar: Avatar, views: Subject, cfg: Config, passes: int = ALIGN_PASSES, device: str | torch.device = "cpu",
                 seed: int = 0, progress: bool = False) -> np.ndarray:
     """Each view's head pose aligned to the frozen avatar: views (V) of a tracked capture (images
@@ -226,24 +310,21 @@ def align_poses(avatar: Avatar, views: Subject, cfg: Config, passes: int = ALIGN
     evaluation, and what a capture's held-out frames need: the fit refined only the frames it saw,
     and a tracked pose is a few degrees off (docs/capture.md)."""
     avatar = avatar.to(device)
-    background = torch.tensor(background_rgb(cfg.eval.background), device=device)
-    target = make_target(dataclasses.replace(views, shape=avatar.shape.cpu().numpy()), avatar.head, background, device)
     tracking = TrackingRefinement(torch.as_tensor(views.global_rt, dtype=torch.float32, device=device),
                                   avatar.head.shapedirs, identity=False)
-    faces, binding = compact_binding(avatar.head.faces, avatar.binding)
-    motion = Motion.from_subject(views)
-    photometric = losses.Photometric(cfg.fit, cfg.metrics)
-    gen = torch.Generator().manual_seed(seed)
-    steps = int(np.ceil(passes * len(target) / ALIGN_BATCH))
-    for _ in tqdm(range(steps), desc="align poses", unit="step", disable=not progress, leave=False, mininterval=0.5):
-        idx = torch.randperm(len(target), generator=gen)[:ALIGN_BATCH]
-        with torch.no_grad():
-            attrs = avatar.frame_attributes(motion.take(idx.numpy()))
-        rgb, alpha = splat_frames(attrs, tracking.apply(target.verts[idx], idx), faces, binding, avatar.avatar_cfg,
-                                  target.K[idx], target.w2c[idx], target.width, target.height, background)
-        photometric(rgb, alpha, target.rgb[idx], target.alpha[idx]).backward()
-        tracking.step(idx)
+    _align(avatar, views, cfg, tracking, passes, device, seed, progress, "align poses")
     return tracking.refined()
+
+
+def align_similarity(avatar: Avatar, views: Subject, cfg: Config, passes: int = ALIGN_PASSES,
+                     device: str | torch.device = "cpu", seed: int = 0, progress: bool = False) -> HeadSimilarity:
+    """The HeadSimilarity that best fits the frozen avatar, posed by the views' own head parameters,
+    to the views' images (V views, images loaded; the rates and batch of align_poses)."""
+    avatar = avatar.to(device)
+    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=device)  # noqa: E731
+    sim = HeadSimilarity(t(views.global_rt), t(views.neck))
+    _align(avatar, views, cfg, sim, passes, device, seed, progress, "align similarity")
+    return sim
 
 
 LOG_COLUMNS = ("stage", "step", "loss", "photo", "prior", "seconds")
