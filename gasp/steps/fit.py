@@ -252,17 +252,21 @@ class HeadSimilarity:
     def scale(self) -> float:
         return float(self.log_scale.detach().exp())
 
+    def rotation(self) -> np.ndarray:
+        """(3,3) Q: the head frame's turn."""
+        from gasp.model.head.model import axis_angle_to_matrix
+
+        return axis_angle_to_matrix(self.rot.detach().cpu().double()).numpy()
+
     def cameras(self, w2c: np.ndarray, global_rt: np.ndarray, neck: np.ndarray) -> np.ndarray:
         """w2c (T,4,4) of views whose heads are posed by global_rt (T,6), neck (T,3) -> (T,4,4) rigid
         cameras that see the head as transformed by this similarity. A similarity of the scene equals
         a rigid move of the camera with its translation divided by s (splatting's image does not change
         when camera space is scaled), so a renderer needs no change."""
-        from gasp.model.head.model import axis_angle_to_matrix
-
         f64 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
         with torch.no_grad():
             Rs, ps = (a.numpy() for a in _head_frames(f64(global_rt), f64(neck)))
-            Q = axis_angle_to_matrix(self.rot.detach().cpu().double()).numpy()
+            Q = self.rotation()
             s, u = self.scale, self.shift.detach().cpu().double().numpy()
         out = np.array(w2c, np.float64)
         for j, (R, p) in enumerate(zip(Rs, ps)):
