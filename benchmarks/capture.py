@@ -7,7 +7,8 @@
    single image go through `gasp capture` with their true parameters and cameras hidden. Reported:
    landmark reprojection error (px at synth.resolution), head rotation error (degrees, the head's
    rotation seen from the camera: tracked; for a video also refined by the fit, and final, every
-   frame then aligned to the avatar, as `gasp avatar` writes it), identity error (RMS mm between
+   frame then aligned to the avatar, as `gasp avatar` writes it; the final also in the avatar's own
+   frame, the truth turned by the alignment below, as refined poses and avatar can turn together), identity error (RMS mm between
    the neutral heads; the mean head for scale), focal error (%), and the ring PSNR of an avatar
    fitted (gasp, three stages, the default prior) from the tracked capture against one fitted from the true parameters, both rendered on the
    subject's true 360-degree ring: as is, and "aligned": a monocular capture fixes the head only up
