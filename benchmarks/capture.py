@@ -160,11 +160,10 @@ def tracking_case(subject: data.Subject, setting: str, cfg, prior: GaspPrior, wo
         sim = align_similarity(res.avatar, fit_frames, cfg)
         out[f"similarity_{name}"] = {"scale": sim.scale, "rotation_deg": float(np.degrees(sim.rot.detach().norm())),
                                      "shift_mm": (1000 * sim.shift.detach()).tolist(), "seconds": time.perf_counter() - t0}
-        if name == "tracked":  # the final poses against the truth in the avatar's own frame
-            out["rotation_err_final_gauge_deg"] = rotation_errors(final.global_rt, sim.rotation())
         aligned_ring = dataclasses.replace(ring, w2c=sim.cameras(ring.w2c, ring.global_rt, ring.neck))
         out[f"ring_psnr_{name}_aligned_db"] = psnr_on_views(res.avatar, aligned_ring, bg)
-        if name == "tracked":
+        if name == "tracked":  # the final poses against the truth also in the avatar's own frame
+            out["rotation_err_final_gauge_deg"] = rotation_errors(final.global_rt, sim.rotation())
             renders = {"truth": composite_u8(ring.images, grey=1.0), "tracked, as is": ring_u8(res.avatar, ring, bg),
                        f"tracked, aligned (scale {sim.scale:.2f})": ring_u8(res.avatar, aligned_ring, bg)}
         else:
@@ -324,18 +323,15 @@ def main() -> int:
             ring_figure(ring_cases, Path(args.ring_figure))
     tr = results["tracking"]
     if tr:
-        results["summary"] = {
-            setting: {"rotation_err_deg_median": float(np.median([r["rotation_err_deg"]["median"] for r in tr
-                                                                    if r["setting"] == setting])),
-                      "rotation_err_final_deg_median": float(np.median([r["rotation_err_final_deg"]["median"]
-                                                                        for r in tr if r["setting"] == setting])),
-                      "rotation_err_final_gauge_deg_median": float(np.median([r["rotation_err_final_gauge_deg"]["median"]
-                                                                              for r in tr if r["setting"] == setting])),
-                      "ring_psnr_gap_aligned_db_mean": float(np.mean([r["ring_psnr_gap_aligned_db"] for r in tr
-                                                                      if r["setting"] == setting])),
-                      "ring_psnr_gap_db_mean": float(np.mean([r["ring_psnr_gap_db"] for r in tr if r["setting"] == setting])),
-                      "focal_err_pct_mean": float(np.mean([r["focal_err_pct"] for r in tr if r["setting"] == setting]))}
-            for setting in args.settings}
+        def summary(setting: str) -> dict:
+            rs = [r for r in tr if r["setting"] == setting]
+            medians = {f"{k}_median": float(np.median([r[k]["median"] for r in rs]))
+                       for k in ("rotation_err_deg", "rotation_err_final_deg", "rotation_err_final_gauge_deg")}
+            means = {f"{k}_mean": float(np.mean([r[k] for r in rs]))
+                     for k in ("ring_psnr_gap_aligned_db", "ring_psnr_gap_db", "focal_err_pct")}
+            return medians | means
+
+        results["summary"] = {setting: summary(setting) for setting in args.settings}
         print(json.dumps(results["summary"], indent=1))
     results["wall_s"] = time.perf_counter() - t_all
     atomic_write_json(args.out, results)
